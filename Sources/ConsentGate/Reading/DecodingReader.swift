@@ -1,0 +1,189 @@
+import CZlib
+
+/// The decoded bytes of an input: gzip streams are inflated, anything else passes through.
+///
+/// Gzip is recognised by the magic bytes `1f 8b` at the start, never by the file name. A
+/// multi-member stream (pigz, `cat a.gz b.gz`) decodes as one stream. After the last member
+/// only NUL padding may follow; it is accepted and noted in ``warnings``.
+///
+/// `read(into:)` returns decoded bytes until it returns 0 at the clean end of the input, or
+/// throws ``InputError/truncated(name:)`` when a member is cut short and
+/// ``InputError/corrupt(name:detail:)`` on bad data. A truncated or corrupt stream never ends
+/// with a silent 0.
+public final class DecodingReader {
+  public let source: InputSource
+  /// True when the input is gzip.
+  public private(set) var isGzip = false
+  /// Decoded bytes returned so far.
+  public private(set) var bytesDecoded: UInt64 = 0
+  /// Warnings about the input (NUL padding).
+  public private(set) var warnings: [String] = []
+
+  private enum State { case member, betweenMembers, padding, done }
+
+  private let input: UnsafeMutableRawBufferPointer
+  private var inputStart = 0
+  private var inputEnd = 0
+  private var sawEOF = false
+  private var state = State.member
+  private var inflater: Inflater?
+
+  /// Opens the decoder over `source`, sniffing the first bytes.
+  public init(source: InputSource, chunkSize: Int = 1 << 18) throws(InputError) {
+    self.source = source
+    input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+    // Sniffing needs two bytes; a short first read (a pipe) must not decide the format.
+    while inputEnd < 2 && !sawEOF {
+      try refill(keeping: true)
+    }
+    isGzip = inputEnd >= 2 && input[0] == 0x1f && input[1] == 0x8b
+    if isGzip {
+      inflater = Inflater()
+      if inflater == nil {
+        throw .unreadable(name: source.displayName, detail: "zlib could not start")
+      }
+    }
+  }
+
+  deinit {
+    input.deallocate()
+  }
+
+  /// Reads more raw bytes. With `keeping`, bytes not yet consumed stay in front.
+  private func refill(keeping: Bool) throws(InputError) {
+    if !keeping || inputStart == inputEnd {
+      inputStart = 0
+      inputEnd = 0
+    }
+    let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: input[inputEnd...]))
+    if n == 0 { sawEOF = true }
+    inputEnd += n
+  }
+
+  /// Fills `buffer` with decoded bytes; returns the count, 0 only at the end of the input.
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+    precondition(buffer.count > 0)
+    if !isGzip {
+      if inputStart < inputEnd {
+        let n = min(buffer.count, inputEnd - inputStart)
+        buffer.baseAddress!.copyMemory(from: input.baseAddress! + inputStart, byteCount: n)
+        inputStart += n
+        bytesDecoded += UInt64(n)
+        return n
+      }
+      if sawEOF { return 0 }
+      let n = try source.read(into: buffer)
+      if n == 0 { sawEOF = true }
+      bytesDecoded += UInt64(n)
+      return n
+    }
+    let n = try inflateSome(into: buffer)
+    bytesDecoded += UInt64(n)
+    return n
+  }
+
+  private func inflateSome(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+    let name = source.displayName
+    while true {
+      if inputStart == inputEnd && !sawEOF && state != .done {
+        try refill(keeping: false)
+      }
+      switch state {
+      case .done:
+        return 0
+      case .member:
+        if inputStart == inputEnd && sawEOF { throw .truncated(name: name) }
+        let (consumed, produced, result) = inflater!.inflate(
+          UnsafeRawBufferPointer(rebasing: input[inputStart..<inputEnd]), into: buffer)
+        inputStart += consumed
+        switch result {
+        case .streamEnd:
+          state = .betweenMembers
+        case .progress:
+          break
+        case .error(let detail):
+          throw .corrupt(name: name, detail: detail)
+        }
+        if produced > 0 { return produced }
+      case .betweenMembers:
+        if inputStart == inputEnd {
+          if sawEOF {
+            state = .done
+            return 0
+          }
+          continue
+        }
+        if input[inputStart] == 0 {
+          state = .padding
+        } else {
+          // Another member follows; zlib checks its magic and header.
+          inflater!.reset()
+          state = .member
+        }
+      case .padding:
+        while inputStart < inputEnd {
+          if input[inputStart] != 0 {
+            throw .corrupt(name: name, detail: "non-gzip bytes after NUL padding")
+          }
+          inputStart += 1
+        }
+        if sawEOF {
+          warnings.append("\(name): trailing NUL padding after the last gzip member ignored")
+          state = .done
+          return 0
+        }
+      }
+    }
+  }
+}
+
+/// A zlib inflate stream for gzip members. The `z_stream` lives at a fixed heap address
+/// because zlib keeps a pointer back to it and checks it on every call.
+final class Inflater {
+  enum Result { case progress, streamEnd, error(String) }
+
+  private let stream: UnsafeMutablePointer<z_stream>
+
+  init?() {
+    stream = .allocate(capacity: 1)
+    stream.initialize(to: z_stream())
+    // 15 + 16: gzip wrapper only, so zlib checks magic, flags, header CRC, CRC-32 and ISIZE.
+    let rc = inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+    if rc != Z_OK {
+      stream.deallocate()
+      return nil
+    }
+  }
+
+  deinit {
+    inflateEnd(stream)
+    stream.deallocate()
+  }
+
+  func reset() {
+    inflateReset(stream)
+  }
+
+  /// Inflates from `input` into `output`; returns bytes consumed and produced.
+  func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+    -> (consumed: Int, produced: Int, result: Result)
+  {
+    stream.pointee.next_in = UnsafeMutablePointer(
+      mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    stream.pointee.avail_in = UInt32(input.count)
+    stream.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    stream.pointee.avail_out = UInt32(min(output.count, Int(UInt32.max)))
+    let rc = CZlib.inflate(stream, Z_NO_FLUSH)
+    let consumed = input.count - Int(stream.pointee.avail_in)
+    let produced = min(output.count, Int(UInt32.max)) - Int(stream.pointee.avail_out)
+    switch rc {
+    case Z_STREAM_END:
+      return (consumed, produced, .streamEnd)
+    case Z_OK, Z_BUF_ERROR:
+      return (consumed, produced, .progress)
+    default:
+      let detail = stream.pointee.msg.map { String(cString: $0) } ?? "inflate error \(rc)"
+      return (consumed, produced, .error(detail))
+    }
+  }
+}

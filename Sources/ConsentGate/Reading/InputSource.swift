@@ -1,0 +1,139 @@
+import Crypto
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Why an input could not be read to its end.
+///
+/// Cases carry the input's display name and, where it helps, a short technical detail.
+/// They never carry record content.
+public enum InputError: Error, Equatable, Sendable {
+  /// The file could not be opened or read (missing, a directory, permissions, I/O error).
+  case unreadable(name: String, detail: String)
+  /// A gzip stream ended before its last member was complete.
+  case truncated(name: String)
+  /// Bad gzip data: CRC or length mismatch, invalid deflate data, a bad header, or non-gzip
+  /// bytes after a member.
+  case corrupt(name: String, detail: String)
+  /// A side file's line is longer than the reader accepts.
+  case lineTooLong(name: String, line: Int)
+
+  /// The report's `status` word for this error.
+  public var status: InputStatus {
+    switch self {
+    case .unreadable: .unreadable
+    case .truncated: .truncated
+    case .corrupt, .lineTooLong: .corrupt
+    }
+  }
+}
+
+/// The status of one input, as the report states it.
+public enum InputStatus: String, Sendable {
+  case ok, truncated, corrupt, unreadable
+}
+
+/// The raw bytes of one input file (or stdin), read in chunks, counted and hashed as they pass.
+///
+/// Owns a file descriptor, so it is a class; it is used by one thread at a time.
+public final class InputSource {
+  /// The name used in messages and in the quarantine `"source"` field.
+  public let displayName: String
+  private let fd: Int32
+  private let ownsDescriptor: Bool
+  private var hasher = SHA256()
+  /// Bytes read from the file so far.
+  public private(set) var bytesRead: UInt64 = 0
+  /// The file's size, where it is a regular file (for progress and ETA).
+  public let knownSize: UInt64?
+
+  /// Opens `path`, or stdin when `path` is `-`.
+  public init(path: String) throws(InputError) {
+    if path == "-" {
+      displayName = "-"
+      fd = 0
+      ownsDescriptor = false
+      knownSize = nil
+      return
+    }
+    displayName = InputSource.fileName(of: path)
+    let opened = open(path, O_RDONLY | O_CLOEXEC)
+    guard opened >= 0 else {
+      throw .unreadable(name: displayName, detail: InputSource.errnoText())
+    }
+    var info = stat()
+    guard fstat(opened, &info) == 0 else {
+      close(opened)
+      throw .unreadable(name: displayName, detail: InputSource.errnoText())
+    }
+    if (info.st_mode & S_IFMT) == S_IFDIR {
+      close(opened)
+      throw .unreadable(name: displayName, detail: "is a directory")
+    }
+    fd = opened
+    ownsDescriptor = true
+    knownSize = (info.st_mode & S_IFMT) == S_IFREG ? UInt64(info.st_size) : nil
+  }
+
+  deinit {
+    if ownsDescriptor { close(fd) }
+  }
+
+  /// Reads up to `buffer.count` bytes; returns 0 at end of file.
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+    while true {
+      let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+      if n >= 0 {
+        if n > 0 {
+          hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+          bytesRead += UInt64(n)
+        }
+        return n
+      }
+      if errno == EINTR { continue }
+      throw .unreadable(name: displayName, detail: InputSource.errnoText())
+    }
+  }
+
+  /// Reads and hashes whatever is left, so that the report's SHA-256 covers the whole file
+  /// even when decoding stopped early. Errors are ignored: the input has failed already.
+  public func drain() {
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+    defer { scratch.deallocate() }
+    while let n = try? read(into: scratch), n > 0 {}
+  }
+
+  /// Lowercase hex SHA-256 of the bytes read so far.
+  public func sha256Hex() -> String {
+    hexString(hasher.finalize())
+  }
+
+  /// The last path component, as the quarantine `"source"` field and output names use it.
+  public static func fileName(of path: String) -> String {
+    if path == "-" { return "-" }
+    var trimmed = Substring(path)
+    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+    if let slash = trimmed.lastIndex(of: "/") {
+      return String(trimmed[trimmed.index(after: slash)...])
+    }
+    return String(trimmed)
+  }
+
+  static func errnoText() -> String {
+    String(cString: strerror(errno))
+  }
+}
+
+/// Lowercase hexadecimal text of a byte sequence (digests).
+public func hexString<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+  let digits: [UInt8] = Array("0123456789abcdef".utf8)
+  var out: [UInt8] = []
+  for b in bytes {
+    out.append(digits[Int(b >> 4)])
+    out.append(digits[Int(b & 15)])
+  }
+  return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,392 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// What a JSON Pointer resolved to in one record.
+public struct FieldValue: Sendable, Equatable {
+  public enum Kind: UInt8, Sendable {
+    /// A missing member, an index out of range, or a path through a scalar.
+    case absent
+    case null
+    /// `start..<end` is the string's content between the quotes, still escaped when
+    /// `escaped` is true.
+    case string
+    /// `start..<end` is the literal, sign included; no fraction, no exponent.
+    case integer
+    /// A fractional or exponent number, a boolean, an object or an array.
+    case other
+  }
+
+  public var kind: Kind = .absent
+  public var start: Int = 0
+  public var end: Int = 0
+  public var escaped: Bool = false
+  /// A key on the pointer's path occurs more than once in its object.
+  public var duplicate: Bool = false
+}
+
+/// A strict, one-pass validator for one JSON object (RFC 8259) that extracts the values at a
+/// fixed set of JSON Pointers as it goes, in the spirit of simdjson's On-Demand API: no tree
+/// is built and nothing is allocated per record.
+///
+/// Call ``scan(_:)`` with the record's bytes, which must already be valid UTF-8 (see
+/// ``UTF8Validation``): the scanner checks the grammar, not the encoding. It returns false
+/// for anything but exactly one object with optional surrounding whitespace, or nesting
+/// deeper than ``maxDepth``. On success ``field(_:)`` gives each pointer's value, as ranges
+/// into the record.
+///
+/// Nesting is tracked on an explicit stack, so a hostile line cannot overflow the call stack.
+/// For each open container the scanner keeps the set of pointers whose path leads into it
+/// (`active`) and which of their keys it has seen (`seen`), which is how a duplicate key on a
+/// consulted path is found and how a nested key with the same name as a top-level one is
+/// told apart from it.
+///
+/// Owns fixed-size stacks, so it is a class; use one per thread.
+public final class RecordScanner {
+  public static let maxDepth = 512
+  public static let maxPointers = 64
+
+  public let pointers: [JSONPointer]
+  private let tokenCounts: [Int]
+  private let fields: UnsafeMutablePointer<FieldValue>
+  private let containerIsObject: UnsafeMutablePointer<Bool>
+  private let active: UnsafeMutablePointer<UInt64>
+  private let seen: UnsafeMutablePointer<UInt64>
+  private let elementIndex: UnsafeMutablePointer<Int>
+  private var keyScratch: [UInt8] = []
+  private let rootTargets: UInt64
+  private let rootEnters: UInt64
+
+  public init(pointers: [JSONPointer]) {
+    precondition(pointers.count <= RecordScanner.maxPointers, "too many JSON pointers")
+    self.pointers = pointers
+    tokenCounts = pointers.map(\.tokens.count)
+    fields = .allocate(capacity: max(1, pointers.count))
+    fields.initialize(repeating: FieldValue(), count: max(1, pointers.count))
+    let stack = RecordScanner.maxDepth + 2
+    containerIsObject = .allocate(capacity: stack)
+    containerIsObject.initialize(repeating: false, count: stack)
+    active = .allocate(capacity: stack)
+    active.initialize(repeating: 0, count: stack)
+    seen = .allocate(capacity: stack)
+    seen.initialize(repeating: 0, count: stack)
+    elementIndex = .allocate(capacity: stack)
+    elementIndex.initialize(repeating: 0, count: stack)
+    var targets: UInt64 = 0
+    var enters: UInt64 = 0
+    for (i, p) in pointers.enumerated() {
+      if p.tokens.isEmpty { targets |= 1 << UInt64(i) } else { enters |= 1 << UInt64(i) }
+    }
+    rootTargets = targets
+    rootEnters = enters
+    keyScratch.reserveCapacity(256)
+  }
+
+  deinit {
+    fields.deallocate()
+    containerIsObject.deallocate()
+    active.deallocate()
+    seen.deallocate()
+    elementIndex.deallocate()
+  }
+
+  /// The value of pointer `index` from the last successful scan.
+  @inline(__always)
+  public func field(_ index: Int) -> FieldValue { fields[index] }
+
+  public func scan(_ record: UnsafeRawBufferPointer) -> Bool {
+    for k in 0..<pointers.count { fields[k] = FieldValue() }
+    guard let raw = record.baseAddress, record.count > 0 else { return false }
+    return scan(raw.assumingMemoryBound(to: UInt8.self), count: record.count)
+  }
+
+  private enum Step { case value, afterValue, memberKey }
+
+  private func scan(_ b: UnsafePointer<UInt8>, count n: Int) -> Bool {
+    var i = skipWhitespace(b, 0, n)
+    guard i < n, b[i] == UInt8(ascii: "{") else { return false }
+    var depth = 0
+    var targets = rootTargets
+    var enters = rootEnters
+    var step = Step.value
+    while true {
+      switch step {
+      case .value:
+        guard i < n else { return false }
+        let c = b[i]
+        if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+          if targets != 0 { capture(targets, .other, i, i, false) }
+          depth += 1
+          guard depth <= RecordScanner.maxDepth else { return false }
+          let isObject = c == UInt8(ascii: "{")
+          containerIsObject[depth] = isObject
+          active[depth] = enters
+          seen[depth] = 0
+          elementIndex[depth] = 0
+          targets = 0
+          enters = 0
+          i = skipWhitespace(b, i + 1, n)
+          guard i < n else { return false }
+          if isObject {
+            if b[i] == UInt8(ascii: "}") {
+              i += 1
+              depth -= 1
+              step = .afterValue
+            } else {
+              step = .memberKey
+            }
+          } else {
+            if b[i] == UInt8(ascii: "]") {
+              i += 1
+              depth -= 1
+              step = .afterValue
+            } else {
+              if active[depth] != 0 { matchIndex(depth, &targets, &enters) }
+              step = .value
+            }
+          }
+          continue
+        }
+        let start = i
+        var kind = FieldValue.Kind.other
+        var contentStart = i
+        var contentEnd = i
+        var escaped = false
+        switch c {
+        case UInt8(ascii: "\""):
+          guard let (close, esc) = scanString(b, i + 1, n) else { return false }
+          contentStart = i + 1
+          contentEnd = close
+          escaped = esc
+          kind = .string
+          i = close + 1
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+          guard let (end, isInteger) = scanNumber(b, i, n) else { return false }
+          kind = isInteger ? .integer : .other
+          contentStart = start
+          contentEnd = end
+          i = end
+        case UInt8(ascii: "t"):
+          guard matchLiteral(b, i, n, "true") else { return false }
+          i += 4
+        case UInt8(ascii: "f"):
+          guard matchLiteral(b, i, n, "false") else { return false }
+          i += 5
+        case UInt8(ascii: "n"):
+          guard matchLiteral(b, i, n, "null") else { return false }
+          kind = .null
+          i += 4
+        default:
+          return false
+        }
+        if targets != 0 { capture(targets, kind, contentStart, contentEnd, escaped) }
+        targets = 0
+        enters = 0
+        step = .afterValue
+
+      case .afterValue:
+        i = skipWhitespace(b, i, n)
+        if depth == 0 { return i == n }
+        guard i < n else { return false }
+        let c = b[i]
+        if c == UInt8(ascii: ",") {
+          i = skipWhitespace(b, i + 1, n)
+          if containerIsObject[depth] {
+            step = .memberKey
+          } else {
+            elementIndex[depth] += 1
+            if active[depth] != 0 { matchIndex(depth, &targets, &enters) }
+            step = .value
+          }
+        } else if c == (containerIsObject[depth] ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+          i += 1
+          depth -= 1
+        } else {
+          return false
+        }
+
+      case .memberKey:
+        guard i < n, b[i] == UInt8(ascii: "\"") else { return false }
+        guard let (close, esc) = scanString(b, i + 1, n) else { return false }
+        let keyStart = i + 1
+        i = skipWhitespace(b, close + 1, n)
+        guard i < n, b[i] == UInt8(ascii: ":") else { return false }
+        i = skipWhitespace(b, i + 1, n)
+        if active[depth] != 0 {
+          matchKey(depth, b + keyStart, close - keyStart, esc, &targets, &enters)
+        }
+        step = .value
+      }
+    }
+  }
+
+  @inline(__always)
+  private func capture(
+    _ targets: UInt64, _ kind: FieldValue.Kind, _ start: Int, _ end: Int, _ escaped: Bool
+  ) {
+    var mask = targets
+    while mask != 0 {
+      let p = mask.trailingZeroBitCount
+      mask &= mask - 1
+      fields[p].kind = kind
+      fields[p].start = start
+      fields[p].end = end
+      fields[p].escaped = escaped
+    }
+  }
+
+  private func matchKey(
+    _ depth: Int, _ key: UnsafePointer<UInt8>, _ keyLength: Int, _ escaped: Bool,
+    _ targets: inout UInt64, _ enters: inout UInt64
+  ) {
+    var length = keyLength
+    if escaped {
+      keyScratch.removeAll(keepingCapacity: true)
+      _ = JSONString.unescape(UnsafeRawBufferPointer(start: key, count: keyLength), into: &keyScratch)
+      length = keyScratch.count
+    }
+    var mask = active[depth]
+    while mask != 0 {
+      let p = mask.trailingZeroBitCount
+      mask &= mask - 1
+      let matches = pointers[p].tokens[depth - 1].withUnsafeBufferPointer { token -> Bool in
+        guard token.count == length else { return false }
+        if escaped {
+          return keyScratch.withUnsafeBufferPointer { s in
+            token.count == 0 || memcmp(token.baseAddress!, s.baseAddress!, length) == 0
+          }
+        }
+        return token.count == 0 || memcmp(token.baseAddress!, key, length) == 0
+      }
+      guard matches else { continue }
+      let bit: UInt64 = 1 << UInt64(p)
+      if seen[depth] & bit != 0 { fields[p].duplicate = true }
+      seen[depth] |= bit
+      if tokenCounts[p] == depth { targets |= bit } else { enters |= bit }
+    }
+  }
+
+  private func matchIndex(_ depth: Int, _ targets: inout UInt64, _ enters: inout UInt64) {
+    let index = elementIndex[depth]
+    var mask = active[depth]
+    while mask != 0 {
+      let p = mask.trailingZeroBitCount
+      mask &= mask - 1
+      guard pointers[p].arrayIndices[depth - 1] == index else { continue }
+      let bit: UInt64 = 1 << UInt64(p)
+      if tokenCounts[p] == depth { targets |= bit } else { enters |= bit }
+    }
+  }
+}
+
+@inline(__always)
+func skipWhitespace(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> Int {
+  var i = from
+  while i < n {
+    let c = b[i]
+    guard c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D else { break }
+    i += 1
+  }
+  return i
+}
+
+/// Scans a string body from just after its opening quote. Returns the index of the closing
+/// quote and whether any escape occurs, or nil on an unescaped control character, a bad
+/// escape or a missing close.
+@inline(__always)
+func scanString(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)? {
+  var i = from
+  var escaped = false
+  while i < n {
+    // Skip eight plain bytes at a time: no quote, backslash or control byte among them.
+    while i + 8 <= n {
+      let w = UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self)
+      let ones: UInt64 = 0x0101_0101_0101_0101
+      let high: UInt64 = 0x8080_8080_8080_8080
+      let quote = w ^ (ones &* 0x22)
+      let slash = w ^ (ones &* 0x5C)
+      let special =
+        ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | ((w &- (ones &* 0x20)) & ~w)
+      if special & high != 0 { break }
+      i += 8
+    }
+    guard i < n else { return nil }
+    let c = b[i]
+    if c == UInt8(ascii: "\"") { return (i, escaped) }
+    if c == UInt8(ascii: "\\") {
+      escaped = true
+      guard i + 1 < n else { return nil }
+      switch b[i + 1] {
+      case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+        UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+        i += 2
+      case UInt8(ascii: "u"):
+        guard i + 5 < n else { return nil }
+        for k in 2...5 where hexValue(b[i + k]) < 0 { return nil }
+        i += 6
+      default:
+        return nil
+      }
+      continue
+    }
+    if c < 0x20 { return nil }
+    i += 1
+  }
+  return nil
+}
+
+/// Checks the number grammar from `from`; returns the end index and whether it is an integer.
+@inline(__always)
+func scanNumber(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)? {
+  var i = from
+  if b[i] == UInt8(ascii: "-") {
+    i += 1
+    guard i < n else { return nil }
+  }
+  if b[i] == UInt8(ascii: "0") {
+    i += 1
+  } else if b[i] >= UInt8(ascii: "1") && b[i] <= UInt8(ascii: "9") {
+    while i < n && isDigit(b[i]) { i += 1 }
+  } else {
+    return nil
+  }
+  var integer = true
+  if i < n && b[i] == UInt8(ascii: ".") {
+    i += 1
+    guard i < n && isDigit(b[i]) else { return nil }
+    while i < n && isDigit(b[i]) { i += 1 }
+    integer = false
+  }
+  if i < n && (b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E")) {
+    i += 1
+    if i < n && (b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-")) { i += 1 }
+    guard i < n && isDigit(b[i]) else { return nil }
+    while i < n && isDigit(b[i]) { i += 1 }
+    integer = false
+  }
+  return (i, integer)
+}
+
+@inline(__always)
+func isDigit(_ c: UInt8) -> Bool { c &- UInt8(ascii: "0") < 10 }
+
+@inline(__always)
+func hexValue(_ c: UInt8) -> Int {
+  switch c {
+  case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(c - UInt8(ascii: "0"))
+  case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(c - UInt8(ascii: "a") + 10)
+  case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(c - UInt8(ascii: "A") + 10)
+  default: -1
+  }
+}
+
+@inline(__always)
+private func matchLiteral(
+  _ b: UnsafePointer<UInt8>, _ i: Int, _ n: Int, _ literal: StaticString
+) -> Bool {
+  let length = literal.utf8CodeUnitCount
+  guard i + length <= n else { return false }
+  return memcmp(b + i, literal.utf8Start, length) == 0
+}
