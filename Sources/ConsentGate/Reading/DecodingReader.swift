@@ -27,6 +27,14 @@ public final class DecodingReader {
   private var sawEOF = false
   private var state = State.member
   private var inflater: Inflater?
+  private var pushback: [UInt8] = []
+  private var pushbackStart = 0
+
+  /// Hands decoded bytes back, to be read again first (format sniffing of side files).
+  public func unread(_ bytes: [UInt8]) {
+    pushback = bytes + pushback[pushbackStart...]
+    pushbackStart = 0
+  }
 
   /// Opens the decoder over `source`, sniffing the first bytes.
   public init(source: InputSource, chunkSize: Int = 1 << 18) throws(InputError) {
@@ -63,6 +71,14 @@ public final class DecodingReader {
   /// Fills `buffer` with decoded bytes; returns the count, 0 only at the end of the input.
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
     precondition(buffer.count > 0)
+    if pushbackStart < pushback.count {
+      let n = min(buffer.count, pushback.count - pushbackStart)
+      pushback.withUnsafeBytes {
+        buffer.baseAddress!.copyMemory(from: $0.baseAddress! + pushbackStart, byteCount: n)
+      }
+      pushbackStart += n
+      return n
+    }
     if !isGzip {
       if inputStart < inputEnd {
         let n = min(buffer.count, inputEnd - inputStart)

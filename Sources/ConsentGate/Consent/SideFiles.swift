@@ -1,0 +1,449 @@
+/// One problem in a ledger or tag file, by file and line. Never holds field values beyond
+/// the column name: ledger rows are personal data too.
+public struct SideFileError: Error, Sendable, Equatable, CustomStringConvertible {
+  public var file: String
+  public var line: Int?
+  public var message: String
+
+  public var description: String {
+    if let line { return "\(file):\(line): \(message)" }
+    return "\(file): \(message)"
+  }
+}
+
+/// The side files could not be loaded: the run stops before any output (exit 2).
+public struct SideFileFailure: Error, Sendable {
+  /// The first errors found, at most ``SideFileLoader/maxReportedErrors``.
+  public var errors: [SideFileError]
+}
+
+/// What the report says of one ledger or tag file.
+public struct SideFileSummary: Sendable, Equatable {
+  public var path: String
+  public var sha256: String
+  public var rows: Int
+  public var users: Int
+}
+
+/// One ledger row about the user `explain` asks for.
+public struct ExplainedEvent: Sendable {
+  public var file: String
+  public var line: Int
+  public var purpose: String
+  public var status: String
+  public var recordedAt: String
+  public var noticeVersion: String?
+  public var expiresAt: String?
+  /// The state it stands for at the cutoff, nil when it is after the cutoff, of another
+  /// purpose, or bad.
+  public var state: ConsentState?
+  public var problem: String?
+}
+
+/// One tag row about the user `explain` asks for.
+public struct ExplainedTag: Sendable {
+  public var file: String
+  public var line: Int
+  public var country: String?
+  public var signal: CountrySignal
+}
+
+/// Loads consent ledgers and jurisdiction tags into a ``ConsentIndex`` (SPEC §2.4, §2.5,
+/// §7 "Ledger rows"). Each event is judged at the cutoff as it is read, so the index holds
+/// one resolved state per user, never the events.
+public struct SideFileLoader {
+  public static let maxReportedErrors = 10
+
+  public let policy: Policy
+  private let rules: ConsentRules
+  private let purpose: [UInt8]
+  public private(set) var index = ConsentIndex()
+  public private(set) var consentFiles: [SideFileSummary] = []
+  public private(set) var jurisdictionFiles: [SideFileSummary] = []
+  public private(set) var errors: [SideFileError] = []
+  private var fileNumber = 0
+
+  /// When set, the rows about this user are collected for `explain`.
+  public var explainUser: [UInt8]?
+  public private(set) var explainedEvents: [ExplainedEvent] = []
+  public private(set) var explainedTags: [ExplainedTag] = []
+
+  public init(policy: Policy) {
+    self.policy = policy
+    rules = ConsentRules(policy: policy)
+    purpose = Array(policy.purpose.utf8)
+  }
+
+  private enum Kind { case ledger, tags }
+
+  /// Loads every file; throws with the first errors if any is fatal.
+  public mutating func load(consent: [String], jurisdictions: [String]) throws(SideFileFailure) {
+    for path in consent where errors.count < SideFileLoader.maxReportedErrors {
+      load(path, .ledger)
+    }
+    for path in jurisdictions where errors.count < SideFileLoader.maxReportedErrors {
+      load(path, .tags)
+    }
+    if !errors.isEmpty { throw SideFileFailure(errors: errors) }
+  }
+
+  private var full: Bool { errors.count >= SideFileLoader.maxReportedErrors }
+
+  private mutating func fail(_ file: String, _ line: Int?, _ message: String) {
+    if !full { errors.append(SideFileError(file: file, line: line, message: message)) }
+  }
+
+  private mutating func load(_ path: String, _ kind: Kind) {
+    let name = path
+    fileNumber += 1
+    let source: InputSource
+    let reader: DecodingReader
+    do {
+      source = try InputSource(path: path)
+      reader = try DecodingReader(source: source)
+    } catch {
+      fail(name, nil, "cannot read: \(describe(error))")
+      return
+    }
+    var rows = 0
+    var users = 0
+    do {
+      // JSONL when the first character after any BOM and blank lines is `{`.
+      var head: [UInt8] = []
+      let probe = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+      defer { probe.deallocate() }
+      var firstSignificant: UInt8?
+      while firstSignificant == nil {
+        let n = try reader.read(into: probe)
+        if n == 0 { break }
+        head.append(contentsOf: probe[0..<n])
+        var i = head.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        while i < head.count, [0x20, 0x09, 0x0D, 0x0A].contains(head[i]) { i += 1 }
+        if i < head.count { firstSignificant = head[i] }
+      }
+      reader.unread(head)
+      guard firstSignificant != nil else {
+        fail(name, nil, "empty file: a header row is required")
+        return
+      }
+      if firstSignificant == UInt8(ascii: "{") {
+        try loadJSONL(name, reader, kind, &rows, &users)
+      } else {
+        loadCSV(name, reader, kind, &rows, &users)
+      }
+    } catch {
+      fail(name, nil, "cannot read: \(describe(error))")
+      return
+    }
+    source.drain()
+    let summary = SideFileSummary(path: path, sha256: source.sha256Hex(), rows: rows, users: users)
+    switch kind {
+    case .ledger: consentFiles.append(summary)
+    case .tags: jurisdictionFiles.append(summary)
+    }
+  }
+
+  private func describe(_ error: InputError) -> String {
+    switch error {
+    case .unreadable(_, let detail): detail
+    case .truncated: "truncated gzip data"
+    case .corrupt(_, let detail): "corrupt gzip data (\(detail))"
+    case .lineTooLong(_, let line): "line \(line) is too long"
+    }
+  }
+
+  // MARK: Rows, whatever the format
+
+  /// A row's values as byte buffers; nil where a column or key is missing.
+  private struct Row {
+    var line = 0
+    var userId: [UInt8] = []
+    var purpose: [UInt8]?
+    var status: [UInt8]?
+    var recordedAt: Timestamp?
+    var recordedAtText: [UInt8]?
+    var noticeVersion: [UInt8]?
+    var expiresAt: Timestamp?
+    var expiresAtText: [UInt8]?
+    var country: [UInt8]?
+    /// Why the row is bad (a lenient-able error), if it is.
+    var problem: String?
+    var signal = CountrySignal.none
+  }
+
+  private mutating func apply(_ row: Row, _ kind: Kind, _ file: String, _ users: inout Int) {
+    let (e, first) = row.userId.withUnsafeBytes { index.insert($0, file: fileNumber) }
+    if first { users += 1 }
+    let explaining = explainUser != nil && explainUser! == row.userId
+    switch kind {
+    case .tags:
+      if let problem = row.problem {
+        if policy.lenientLedger {
+          index.addTag(e, .invalid)
+        } else {
+          fail(file, row.line, problem)
+        }
+      } else {
+        index.addTag(e, row.signal)
+      }
+      if explaining {
+        explainedTags.append(
+          ExplainedTag(
+            file: file, line: row.line,
+            country: row.country.map { String(decoding: $0, as: UTF8.self) },
+            signal: row.problem == nil ? row.signal : .invalid))
+      }
+    case .ledger:
+      var state: ConsentState?
+      if let problem = row.problem {
+        if policy.lenientLedger {
+          index.markLedgerError(e)
+        } else {
+          fail(file, row.line, problem)
+        }
+      } else if let p = row.purpose, p == purpose, let recordedAt = row.recordedAt,
+        let status = row.status.flatMap({ s in s.withUnsafeBytes { ConsentStatus($0) } })
+      {
+        let notice = row.noticeVersion
+        state =
+          notice == nil
+          ? rules.state(
+            status: status, recordedAt: recordedAt, expiresAt: row.expiresAt, noticeVersion: nil)
+          : notice!.withUnsafeBytes {
+            rules.state(
+              status: status, recordedAt: recordedAt, expiresAt: row.expiresAt,
+              noticeVersion: $0)
+          }
+        if let state { index.offer(e, state: state, at: recordedAt) }
+      }
+      if explaining {
+        func text(_ b: [UInt8]?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
+        explainedEvents.append(
+          ExplainedEvent(
+            file: file, line: row.line, purpose: text(row.purpose) ?? "",
+            status: text(row.status) ?? "", recordedAt: text(row.recordedAtText) ?? "",
+            noticeVersion: text(row.noticeVersion), expiresAt: text(row.expiresAtText),
+            state: state, problem: row.problem))
+      }
+    }
+  }
+
+  /// Fills status, times and notice from text fields, noting the first problem.
+  private func judgeLedgerTexts(_ row: inout Row) {
+    if let s = row.status, s.withUnsafeBytes({ ConsentStatus($0) }) == nil {
+      row.problem = row.problem ?? "unknown status (expected granted, withdrawn or objected)"
+    }
+    if let t = row.recordedAtText {
+      row.recordedAt = t.withUnsafeBytes { Timestamp.parseLedgerText($0) }
+      if row.recordedAt == nil { row.problem = row.problem ?? "recorded_at is not a valid time" }
+    }
+    if let t = row.expiresAtText, !t.isEmpty {
+      row.expiresAt = t.withUnsafeBytes { Timestamp.parseLedgerText($0) }
+      if row.expiresAt == nil { row.problem = row.problem ?? "expires_at is not a valid time" }
+    }
+    if row.noticeVersion?.isEmpty == true { row.noticeVersion = nil }
+  }
+
+  // MARK: CSV
+
+  private mutating func loadCSV(
+    _ file: String, _ reader: DecodingReader, _ kind: Kind, _ rows: inout Int,
+    _ users: inout Int
+  ) {
+    let csv = CSVRowReader(reader: reader)
+    do {
+      guard try csv.next() else {
+        fail(file, nil, "empty file: a header row is required")
+        return
+      }
+      var columns: [String: Int] = [:]
+      var duplicated: Set<String> = []
+      for (k, r) in csv.fields.enumerated() {
+        let name = String(decoding: csv.bytes[r], as: UTF8.self)
+        if columns[name] != nil { duplicated.insert(name) } else { columns[name] = k }
+      }
+      let required =
+        kind == .ledger ? ["user_id", "purpose", "status", "recorded_at"] : ["user_id", "country"]
+      let optional = kind == .ledger ? ["notice_version", "expires_at"] : []
+      for name in required where columns[name] == nil {
+        fail(file, csv.line, "missing required column \"\(name)\"")
+        return
+      }
+      for name in required + optional where duplicated.contains(name) {
+        fail(file, csv.line, "column \"\(name)\" appears more than once")
+        return
+      }
+      let width = csv.fields.count
+      let userCol = columns["user_id"]!
+      while !full, try csv.next() {
+        rows += 1
+        guard csv.fields.count == width else {
+          fail(file, csv.line, "wrong column count: \(csv.fields.count), header has \(width)")
+          continue
+        }
+        var row = Row()
+        row.line = csv.line
+        row.userId = Array(csv.bytes[csv.fields[userCol]])
+        guard !row.userId.isEmpty else {
+          fail(file, csv.line, "empty user_id")
+          continue
+        }
+        func field(_ name: String) -> [UInt8]? {
+          columns[name].map { Array(csv.bytes[csv.fields[$0]]) }
+        }
+        switch kind {
+        case .ledger:
+          row.purpose = field("purpose")
+          row.status = field("status")
+          row.recordedAtText = field("recorded_at")
+          row.noticeVersion = field("notice_version")
+          row.expiresAtText = field("expires_at")
+          judgeLedgerTexts(&row)
+        case .tags:
+          let country = field("country")!
+          row.country = country
+          row.signal = country.withUnsafeBytes { policy.protection.classify($0) }
+        }
+        apply(row, kind, file, &users)
+      }
+    } catch {
+      switch error {
+      case .malformed(let line, let detail): fail(file, line, "malformed CSV: \(detail)")
+      case .input(let error): fail(file, nil, "cannot read: \(describe(error))")
+      }
+    }
+  }
+
+  // MARK: JSONL
+
+  private mutating func loadJSONL(
+    _ file: String, _ reader: DecodingReader, _ kind: Kind, _ rows: inout Int,
+    _ users: inout Int
+  ) throws(InputError) {
+    let keys =
+      kind == .ledger
+      ? ["/user_id", "/purpose", "/status", "/recorded_at", "/notice_version", "/expires_at"]
+      : ["/user_id", "/country"]
+    let scanner = RecordScanner(pointers: keys.map { try! JSONPointer($0) })
+    let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
+    var scratch: [UInt8] = []
+    while !full, let block = try framer.next() {
+      if block.oversized != nil {
+        if block.oversized!.isBlank { continue }
+        fail(file, block.firstLine, "line is longer than 16 MiB")
+        continue
+      }
+      var line = block.firstLine
+      var start = 0
+      let bytes = block.bytes
+      while start < bytes.count && !full {
+        var end = start
+        while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+        defer {
+          start = end + 1
+          line += 1
+        }
+        var contentEnd = end
+        if contentEnd > start && bytes[contentEnd - 1] == 0x0D && end < bytes.count {
+          contentEnd -= 1
+        }
+        let content = bytes[start..<contentEnd]
+        if content.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+        rows += 1
+        let ok = content.withUnsafeBytes { raw in
+          UTF8Validation.isValid(raw) && scanner.scan(raw)
+        }
+        guard ok else {
+          fail(file, line, "not a valid JSON object")
+          continue
+        }
+        var row = Row()
+        row.line = line
+        let base = content.startIndex
+        func text(_ f: FieldValue) -> [UInt8] {
+          if !f.escaped { return Array(bytes[(base + f.start)..<(base + f.end)]) }
+          scratch.removeAll(keepingCapacity: true)
+          bytes[(base + f.start)..<(base + f.end)].withUnsafeBytes {
+            _ = JSONString.unescape($0, into: &scratch)
+          }
+          return scratch
+        }
+        let id = scanner.field(0)
+        if id.duplicate {
+          fail(file, line, "duplicate key \"user_id\"")
+          continue
+        }
+        switch id.kind {
+        case .string, .integer: row.userId = text(id)
+        case .absent, .null:
+          fail(file, line, "missing user_id")
+          continue
+        default:
+          fail(file, line, "user_id is neither a string nor an integer")
+          continue
+        }
+        if row.userId.isEmpty {
+          fail(file, line, "empty user_id")
+          continue
+        }
+        for k in 1..<keys.count where scanner.field(k).duplicate {
+          row.problem = "duplicate key \"\(keys[k].dropFirst())\""
+        }
+        switch kind {
+        case .ledger:
+          let purposeField = scanner.field(1)
+          if purposeField.kind == .string { row.purpose = text(purposeField) } else {
+            row.problem =
+              row.problem ?? (purposeField.kind == .absent ? "missing purpose" : "purpose is not a string")
+          }
+          let statusField = scanner.field(2)
+          if statusField.kind == .string { row.status = text(statusField) } else {
+            row.problem =
+              row.problem ?? (statusField.kind == .absent ? "missing status" : "status is not a string")
+          }
+          let recorded = scanner.field(3)
+          switch recorded.kind {
+          case .string, .integer: row.recordedAtText = text(recorded)
+          case .absent: row.problem = row.problem ?? "missing recorded_at"
+          default: row.problem = row.problem ?? "recorded_at is not a valid time"
+          }
+          let notice = scanner.field(4)
+          switch notice.kind {
+          case .string, .integer: row.noticeVersion = text(notice)
+          case .absent, .null: break
+          default: row.problem = row.problem ?? "notice_version is not a string"
+          }
+          let expires = scanner.field(5)
+          switch expires.kind {
+          case .string, .integer: row.expiresAtText = text(expires)
+          case .absent, .null: break
+          default: row.problem = row.problem ?? "expires_at is not a valid time"
+          }
+          // A string time must be RFC 3339 or digits; an integer is Unix seconds.
+          judgeLedgerTexts(&row)
+        case .tags:
+          let country = scanner.field(1)
+          switch country.kind {
+          case .absent:
+            fail(file, line, "missing country")
+            continue
+          case .null: row.signal = .none
+          case .string:
+            let value = text(country)
+            row.country = value
+            var clean = true
+            if country.escaped {
+              bytes[(base + country.start)..<(base + country.end)].withUnsafeBytes {
+                var sink: [UInt8] = []
+                clean = JSONString.unescape($0, into: &sink)
+              }
+            }
+            row.signal = clean ? value.withUnsafeBytes { policy.protection.classify($0) } : .invalid
+          default: row.signal = .invalid
+          }
+        }
+        apply(row, kind, file, &users)
+      }
+    }
+  }
+}
