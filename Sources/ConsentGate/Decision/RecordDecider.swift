@@ -85,6 +85,32 @@ public final class RecordDecider {
       }
     }
 
+    var signals = SignalSet()
+    if !policy.protection.coversEveryone {
+      for k in countryFields { signals.add(countrySignal(scanner.field(k), base)) }
+    }
+    return RecordDecider.decide(policy: policy, facts: facts, recordSignals: signals) {
+      guard let timeField else { return .missing }
+      let field = scanner.field(timeField)
+      if field.duplicate { return .duplicate }
+      return recordTime(field, base).map(RecordTime.at) ?? .missing
+    }
+  }
+
+  /// A record's time, as rows 10–11 see it.
+  public enum RecordTime: Sendable, Equatable {
+    case at(Timestamp)
+    case missing
+    /// A key on the time path occurs twice: `duplicate_key`.
+    case duplicate
+  }
+
+  /// Rows 6–13 of SPEC §3.3 for a record whose user id was read: its user's facts, the
+  /// record's own country signals, and its time, asked for only when rows 10–11 need it.
+  public static func decide(
+    policy: Policy, facts: UserFacts, recordSignals: SignalSet,
+    recordTime: () -> RecordTime
+  ) -> Verdict {
     let isProtected: Bool
     let counted: JurisdictionCount
     if policy.protection.coversEveryone {
@@ -92,7 +118,7 @@ public final class RecordDecider {
       counted = .protected
     } else {
       var signals = facts.tags
-      for k in countryFields { signals.add(countrySignal(scanner.field(k), base)) }
+      signals.formUnion(recordSignals)
       switch Jurisdiction(signals) {
       case .invalid:
         return Verdict(reason: .invalidCountry, jurisdiction: .invalid)
@@ -123,14 +149,14 @@ public final class RecordDecider {
     if let invalid = Reason(invalidConsent: facts.state) {
       return Verdict(reason: invalid, jurisdiction: counted)
     }
-    if let timeField {
-      let field = scanner.field(timeField)
-      if field.duplicate { return Verdict(reason: .duplicateKey, jurisdiction: counted) }
-      guard let time = recordTime(field, base) else {
-        return Verdict(reason: .missingTimestamp, jurisdiction: counted)
-      }
-      if let grantedAt = facts.decidedAt, time < grantedAt {
-        return Verdict(reason: .predatesConsent, jurisdiction: counted)
+    if policy.consentCovers == .sinceGrant {
+      switch recordTime() {
+      case .duplicate: return Verdict(reason: .duplicateKey, jurisdiction: counted)
+      case .missing: return Verdict(reason: .missingTimestamp, jurisdiction: counted)
+      case .at(let time):
+        if let grantedAt = facts.decidedAt, time < grantedAt {
+          return Verdict(reason: .predatesConsent, jurisdiction: counted)
+        }
       }
     }
     return Verdict(reason: .consented, jurisdiction: counted)

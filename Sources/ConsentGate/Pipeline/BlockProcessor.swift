@@ -1,0 +1,206 @@
+import Crypto
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The result of one block: its output bytes (compressed when the policy says so) and counts.
+public struct BlockOutcome: Sendable {
+  public var sequence: Int
+  public var counts = RecordCounts()
+  public var kept: [UInt8] = []
+  public var quarantine: [UInt8] = []
+  public var keptRecords = 0
+  public var quarantineRecords = 0
+}
+
+/// Frames, decides and encodes the records of one block; one per thread.
+///
+/// Kept lines are the record's input bytes followed by LF. Quarantine lines are compact
+/// objects, keys in the order `source`, `line`, `reason`, then the payload (SPEC §4).
+public final class BlockProcessor {
+  public let decider: RecordDecider
+  private let gzip: GzipMemberWriter?
+  private var keptPlain: [UInt8] = []
+  private var quarantinePlain: [UInt8] = []
+  private var scratch: [UInt8] = []
+
+  public init(policy: Policy, index: ConsentIndex) {
+    decider = RecordDecider(policy: policy, index: index)
+    gzip = policy.compression == .gzip ? GzipMemberWriter(level: policy.level) : nil
+  }
+
+  /// Processes `block` from the input whose quarantine `"source"` is `sourceJSON` (already a
+  /// quoted JSON string).
+  public func process(_ block: RecordBlock, sourceJSON: [UInt8]) -> BlockOutcome {
+    var outcome = BlockOutcome(sequence: block.sequence)
+    keptPlain.removeAll(keepingCapacity: true)
+    quarantinePlain.removeAll(keepingCapacity: true)
+    outcome.counts.lines = block.lineCount
+    if let big = block.oversized {
+      if big.isBlank {
+        outcome.counts.blankLines += 1
+      } else {
+        outcome.counts.count(Verdict(reason: .recordTooLarge))
+        appendTooLarge(
+          sourceJSON, block.firstLine, length: big.length, sha256: big.sha256Hex,
+          prefix: big.prefix)
+        outcome.quarantineRecords += 1
+      }
+    } else {
+      block.bytes.withUnsafeBytes { raw in
+        processLines(raw, firstLine: block.firstLine, sourceJSON, &outcome)
+      }
+    }
+    if let gzip {
+      if !keptPlain.isEmpty { gzip.compress(keptPlain, appendingTo: &outcome.kept) }
+      if !quarantinePlain.isEmpty {
+        gzip.compress(quarantinePlain, appendingTo: &outcome.quarantine)
+      }
+    } else {
+      outcome.kept = keptPlain
+      outcome.quarantine = quarantinePlain
+    }
+    return outcome
+  }
+
+  private func processLines(
+    _ raw: UnsafeRawBufferPointer, firstLine: Int, _ sourceJSON: [UInt8],
+    _ outcome: inout BlockOutcome
+  ) {
+    guard let base = raw.baseAddress else { return }
+    let n = raw.count
+    var start = 0
+    var line = firstLine
+    while start < n {
+      let end: Int
+      var hasLF = false
+      if let hit = memchr(base + start, 0x0A, n - start) {
+        end = base.distance(to: UnsafeRawPointer(hit))
+        hasLF = true
+      } else {
+        end = n
+      }
+      var contentEnd = end
+      // Exactly one CR directly before the LF belongs to the terminator.
+      if hasLF && contentEnd > start && base.load(fromByteOffset: contentEnd - 1, as: UInt8.self) == 0x0D {
+        contentEnd -= 1
+      }
+      let record = UnsafeRawBufferPointer(start: base + start, count: contentEnd - start)
+      if isBlank(record) {
+        outcome.counts.blankLines += 1
+      } else {
+        let verdict = decider.decide(record)
+        outcome.counts.count(verdict)
+        switch verdict.reason.disposition {
+        case .keep:
+          keptPlain.append(contentsOf: record)
+          keptPlain.append(0x0A)
+          outcome.keptRecords += 1
+        case .drop:
+          break
+        case .quarantine:
+          appendQuarantine(sourceJSON, line, verdict.reason, record)
+          outcome.quarantineRecords += 1
+        }
+      }
+      start = end + 1
+      line += 1
+    }
+  }
+
+  @inline(__always)
+  private func isBlank(_ record: UnsafeRawBufferPointer) -> Bool {
+    for b in record where b != 0x20 && b != 0x09 && b != 0x0D { return false }
+    return true
+  }
+
+  private func appendHeader(_ sourceJSON: [UInt8], _ line: Int, _ reason: Reason) {
+    quarantinePlain.append(contentsOf: #"{"source":"#.utf8)
+    quarantinePlain.append(contentsOf: sourceJSON)
+    quarantinePlain.append(contentsOf: #","line":"#.utf8)
+    quarantinePlain.append(contentsOf: String(line).utf8)
+    quarantinePlain.append(contentsOf: #","reason":""#.utf8)
+    quarantinePlain.append(contentsOf: reason.code.utf8)
+    quarantinePlain.append(UInt8(ascii: "\""))
+  }
+
+  private func appendQuarantine(
+    _ sourceJSON: [UInt8], _ line: Int, _ reason: Reason, _ record: UnsafeRawBufferPointer
+  ) {
+    if reason == .recordTooLarge {
+      let digest = hexString(SHA256.hash(data: record))
+      appendTooLarge(
+        sourceJSON, line, length: record.count, sha256: digest,
+        prefix: Array(record.prefix(OversizedLine.prefixLimit)))
+      return
+    }
+    appendHeader(sourceJSON, line, reason)
+    // The payload is the line without its surrounding spaces and tabs.
+    var s = 0
+    var e = record.count
+    while s < e && (record[s] == 0x20 || record[s] == 0x09) { s += 1 }
+    while e > s && (record[e - 1] == 0x20 || record[e - 1] == 0x09) { e -= 1 }
+    let trimmed = UnsafeRawBufferPointer(rebasing: record[s..<e])
+    switch reason {
+    case .invalidUTF8:
+      quarantinePlain.append(contentsOf: #","raw_base64":""#.utf8)
+      Base64.append(trimmed, to: &quarantinePlain)
+      quarantinePlain.append(UInt8(ascii: "\""))
+    case .malformedJSON:
+      quarantinePlain.append(contentsOf: #","raw":"#.utf8)
+      JSONString.appendQuoted(trimmed, to: &quarantinePlain)
+    default:
+      quarantinePlain.append(contentsOf: #","record":"#.utf8)
+      quarantinePlain.append(contentsOf: trimmed)
+    }
+    quarantinePlain.append(contentsOf: "}\n".utf8)
+  }
+
+  private func appendTooLarge(
+    _ sourceJSON: [UInt8], _ line: Int, length: Int, sha256: String, prefix: [UInt8]
+  ) {
+    appendHeader(sourceJSON, line, .recordTooLarge)
+    quarantinePlain.append(contentsOf: #","bytes":"#.utf8)
+    quarantinePlain.append(contentsOf: String(length).utf8)
+    quarantinePlain.append(contentsOf: #","sha256":""#.utf8)
+    quarantinePlain.append(contentsOf: sha256.utf8)
+    quarantinePlain.append(contentsOf: #"","raw_prefix":"#.utf8)
+    // Invalid or cut UTF-8 sequences become U+FFFD.
+    JSONString.appendQuoted(String(decoding: prefix, as: UTF8.self), to: &quarantinePlain)
+    quarantinePlain.append(contentsOf: "}\n".utf8)
+  }
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+enum Base64 {
+  private static let alphabet = Array(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+  static func append(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    var i = 0
+    let n = bytes.count
+    while i + 3 <= n {
+      let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+      out.append(alphabet[Int(v >> 18)])
+      out.append(alphabet[Int((v >> 12) & 63)])
+      out.append(alphabet[Int((v >> 6) & 63)])
+      out.append(alphabet[Int(v & 63)])
+      i += 3
+    }
+    if n - i == 1 {
+      let v = UInt32(bytes[i]) << 16
+      out.append(alphabet[Int(v >> 18)])
+      out.append(alphabet[Int((v >> 12) & 63)])
+      out.append(contentsOf: "==".utf8)
+    } else if n - i == 2 {
+      let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+      out.append(alphabet[Int(v >> 18)])
+      out.append(alphabet[Int((v >> 12) & 63)])
+      out.append(alphabet[Int((v >> 6) & 63)])
+      out.append(UInt8(ascii: "="))
+    }
+  }
+}

@@ -1,0 +1,197 @@
+import Foundation
+
+/// Everything a filter run needs beyond the policy: where inputs, side files and outputs are,
+/// and how to run. None of it enters the policy hash.
+public struct FilterConfiguration: Sendable {
+  public var policy: Policy
+  /// Input paths; `-` is stdin.
+  public var inputs: [String]
+  public var outputDirectory: String
+  public var consentFiles: [String] = []
+  public var jurisdictionFiles: [String] = []
+  public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+  public var resume = false
+  /// Bytes a block of records holds before it is cut (the unit of parallel work).
+  public var blockTarget = 1 << 20
+
+  public init(policy: Policy, inputs: [String], outputDirectory: String) {
+    self.policy = policy
+    self.inputs = inputs
+    self.outputDirectory = outputDirectory
+  }
+}
+
+/// How a run ended, beyond its report (SPEC §5).
+public enum FilterOutcome: Sendable, Equatable {
+  case success
+  /// An input was truncated, corrupt or unreadable (exit 2).
+  case dataError
+  /// The quarantine ratio is above `--max-quarantine-ratio` (exit 3).
+  case quarantineRatioExceeded
+  /// An output could not be written (exit 74).
+  case outputError
+
+  /// The process exit status.
+  public var exitCode: Int32 {
+    switch self {
+    case .success: 0
+    case .dataError: 2
+    case .quarantineRatioExceeded: 3
+    case .outputError: 74
+    }
+  }
+}
+
+/// Why a run stopped before writing any output.
+public enum FilterFailure: Error, Sendable {
+  /// A usage error (exit 64), such as two inputs whose output names collide.
+  case usage(UsageError)
+  /// A ledger or tag file is bad (exit 2); the errors name file and line.
+  case sideFiles(SideFileFailure)
+  /// The output folder cannot be used (exit 74).
+  case output(OutputError)
+}
+
+/// Progress of a run, for a terminal display.
+public struct FilterProgress: Sendable {
+  public var input: String
+  public var bytesRead: UInt64
+  public var bytesTotal: UInt64?
+  public var records: Int
+}
+
+/// The filter: reads each input, decides every record, writes kept and quarantine files and
+/// the report. This is the library's entry point; the `consentgate filter` command is a thin
+/// layer over it.
+///
+///     let policy = Policy(cutoff: Timestamp.parseRFC3339("2026-01-01T00:00:00Z")!)
+///     var config = FilterConfiguration(policy: policy, inputs: ["posts.jsonl.gz"],
+///                                      outputDirectory: "out")
+///     config.consentFiles = ["consent.csv"]
+///     let (report, outcome) = try Filter(configuration: config).run()
+public struct Filter: Sendable {
+  public let configuration: FilterConfiguration
+
+  public init(configuration: FilterConfiguration) {
+    self.configuration = configuration
+  }
+
+  /// The output file name of an input: its file name without a trailing `.gz`, plus the
+  /// output compression's suffix; stdin is `stdin.jsonl`.
+  public static func outputName(forInput path: String, compression: OutputCompression) -> String {
+    var name = path == "-" ? "stdin.jsonl" : InputSource.fileName(of: path)
+    if name.hasSuffix(".gz") { name.removeLast(3) }
+    return compression == .gzip ? name + ".gz" : name
+  }
+
+  /// Runs the filter. Warnings and per-input errors go into the report; `onMessage` gets one
+  /// line per problem (file and line, never record content) as it happens.
+  public func run(
+    onMessage: (String) -> Void = { _ in },
+    onProgress: (FilterProgress) -> Void = { _ in }
+  ) throws(FilterFailure) -> (FilterReport, FilterOutcome) {
+    let config = configuration
+    let policy = config.policy
+    let startedAt = Timestamp.now()
+    var names: [String: String] = [:]
+    for input in config.inputs {
+      let name = Filter.outputName(forInput: input, compression: policy.compression)
+      if let other = names[name] {
+        throw .usage(UsageError("inputs \(other) and \(input) would both write \(name)"))
+      }
+      names[name] = input
+    }
+    let dir = config.outputDirectory
+    let fm = FileManager.default
+    do {
+      try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    } catch {
+      throw .output(OutputError(path: dir, detail: "cannot create the output folder"))
+    }
+    unlink(dir + "/report.json")
+
+    var loader = SideFileLoader(policy: policy)
+    do {
+      try loader.load(consent: config.consentFiles, jurisdictions: config.jurisdictionFiles)
+    } catch {
+      throw .sideFiles(error)
+    }
+
+    var report = FilterReport(policy: policy, startedAt: startedAt, threads: config.threads)
+    report.consentFiles = loader.consentFiles
+    report.jurisdictionFiles = loader.jurisdictionFiles
+    if policy.unknownJurisdiction == .allow && !policy.protection.coversEveryone {
+      report.warnings.append(
+        "--unknown-jurisdiction allow: records without any country signal are treated as not protected"
+      )
+    }
+    let completion = CompletionLedger(
+      directory: dir, policySHA256: report.policySHA256,
+      sideFileHashes: (loader.consentFiles + loader.jurisdictionFiles).map(\.sha256))
+    do {
+      for sub in ["kept", "quarantine", "_done"] {
+        try fm.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
+      }
+    } catch {
+      throw .output(OutputError(path: dir, detail: "cannot create output subfolders"))
+    }
+    if !config.resume {
+      completion.clearAll(keeping: [])
+    }
+
+    let pool =
+      config.threads > 1
+      ? OrderedWorkPool(threads: config.threads, policy: policy, index: loader.index) : nil
+    defer { pool?.shutDown() }
+    let inline = pool == nil ? BlockProcessor(policy: policy, index: loader.index) : nil
+    var outputFailed = false
+
+    for input in config.inputs {
+      let name = Filter.outputName(forInput: input, compression: policy.compression)
+      if config.resume, let done = completion.completed(input: input, outputName: name) {
+        report.inputs.append(done.input)
+        report.outputs += done.outputs
+        continue
+      }
+      completion.forget(outputName: name)
+      let run = InputRun(
+        path: input, outputName: name, directory: dir, policy: policy,
+        blockTarget: config.blockTarget)
+      let result = run.execute(pool: pool, inline: inline, onMessage: onMessage, onProgress: onProgress)
+      report.inputs.append(result.input)
+      report.outputs += result.outputs
+      report.warnings += result.warnings
+      if result.outputFailed { outputFailed = true }
+      if result.input.status == .ok && !result.outputFailed {
+        completion.record(input: result.input, outputs: result.outputs, outputName: name)
+      }
+    }
+
+    var applicable: [FilterOutcome] = []
+    if report.inputs.contains(where: { $0.status != .ok }) { applicable.append(.dataError) }
+    if let limit = policy.maxQuarantineRatio, let ratio = report.quarantineRatio, ratio > limit {
+      applicable.append(.quarantineRatioExceeded)
+    }
+    if outputFailed { applicable.append(.outputError) }
+    report.finishedAt = Timestamp.now()
+    do {
+      let text = report.json.bytes(sorted: false, indent: 0) + [0x0A]
+      try writeAtomically(text, to: dir + "/report.json")
+    } catch {
+      onMessage("cannot write \(dir)/report.json: \(error.detail)")
+      applicable.append(.outputError)
+    }
+    // Where several apply, the lowest non-zero exit code wins.
+    let outcome = applicable.min { $0.exitCode < $1.exitCode } ?? .success
+    return (report, outcome)
+  }
+}
+
+extension Timestamp {
+  /// The current time, to the whole second.
+  public static func now() -> Timestamp {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Timestamp(seconds: Int64(ts.tv_sec))
+  }
+}

@@ -1,0 +1,160 @@
+import Foundation
+
+/// What one input produced.
+struct InputResult {
+  var input: InputReport
+  var outputs: [OutputReport] = []
+  var warnings: [String] = []
+  var outputFailed = false
+}
+
+/// Filters one input into `kept/NAME` and `quarantine/NAME`.
+///
+/// Both files are written under temporary names and renamed only when the input was read to
+/// its end and every byte was written; a truncated, corrupt or unreadable input, or a failed
+/// write, leaves no file under a final name.
+struct InputRun {
+  let path: String
+  let outputName: String
+  let directory: String
+  let policy: Policy
+  let blockTarget: Int
+
+  func execute(
+    pool: OrderedWorkPool?, inline: BlockProcessor?, onMessage: (String) -> Void,
+    onProgress: (FilterProgress) -> Void
+  ) -> InputResult {
+    var result = InputResult(input: InputReport(path: path))
+    let source: InputSource
+    let reader: DecodingReader
+    do {
+      source = try InputSource(path: path)
+      reader = try DecodingReader(source: source)
+    } catch {
+      result.input.status = error.status
+      result.input.error = message(for: error, afterLine: 0)
+      onMessage(result.input.error!)
+      return result
+    }
+    let framer = BlockFramer(
+      reader: reader, blockTarget: blockTarget, maxRecordBytes: policy.maxRecordBytes)
+    let keptPath = "kept/\(outputName)"
+    let quarantinePath = "quarantine/\(outputName)"
+    let kept: OutputFile
+    let quarantine: OutputFile
+    do {
+      kept = try OutputFile(finalPath: "\(directory)/\(keptPath)")
+      quarantine = try OutputFile(finalPath: "\(directory)/\(quarantinePath)")
+    } catch {
+      result.outputFailed = true
+      result.input.error = "cannot write \(error.description)"
+      onMessage(result.input.error!)
+      source.drain()
+      result.input.sha256 = source.sha256Hex()
+      return result
+    }
+    var sourceJSON: [UInt8] = []
+    JSONString.appendQuoted(source.displayName, to: &sourceJSON)
+
+    var writeError: OutputError?
+    func consume(_ outcomes: [BlockOutcome]) {
+      for outcome in outcomes {
+        result.input.counts.add(outcome.counts)
+        guard writeError == nil else { continue }
+        do {
+          try kept.write(outcome.kept)
+          try quarantine.write(outcome.quarantine)
+          kept.records += outcome.keptRecords
+          quarantine.records += outcome.quarantineRecords
+        } catch {
+          writeError = error
+        }
+      }
+    }
+
+    pool?.startInput()
+    do {
+      while let block = try framer.next() {
+        if let pool {
+          consume(pool.submit(block, sourceJSON: sourceJSON))
+        } else {
+          consume([inline!.process(block, sourceJSON: sourceJSON)])
+        }
+        onProgress(
+          FilterProgress(
+            input: source.displayName, bytesRead: source.bytesRead, bytesTotal: source.knownSize,
+            records: result.input.counts.records))
+        if writeError != nil { break }
+      }
+      consume(pool?.drain() ?? [])
+    } catch {
+      consume(pool?.drain() ?? [])
+      kept.discard()
+      quarantine.discard()
+      source.drain()
+      result.input.status = error.status
+      result.input.error = message(for: error, afterLine: framer.linesFramed)
+      onMessage(result.input.error!)
+      fillSizes(&result.input, source, reader)
+      return result
+    }
+    result.warnings = reader.warnings
+    for w in reader.warnings { onMessage(w) }
+    if writeError == nil && policy.compression == .gzip {
+      // An empty gzip output is one empty member, so that it is a valid gzip file.
+      let gzip = GzipMemberWriter(level: policy.level)
+      for file in [kept, quarantine] where file.bytesWritten == 0 && writeError == nil {
+        var member: [UInt8] = []
+        gzip.compress([], appendingTo: &member)
+        do { try file.write(member) } catch { writeError = error }
+      }
+    }
+    if writeError == nil && source.displayName != "-" {
+      source.drain()
+    }
+    fillSizes(&result.input, source, reader)
+    if let writeError {
+      kept.discard()
+      quarantine.discard()
+      result.outputFailed = true
+      result.input.error = "cannot write \(writeError.description)"
+      onMessage(result.input.error!)
+      return result
+    }
+    do {
+      let keptHash = try kept.commit()
+      let quarantineHash = try quarantine.commit()
+      result.outputs = [
+        OutputReport(
+          path: keptPath, sha256: keptHash, records: kept.records, bytes: kept.bytesWritten),
+        OutputReport(
+          path: quarantinePath, sha256: quarantineHash, records: quarantine.records,
+          bytes: quarantine.bytesWritten),
+      ]
+    } catch {
+      unlink(kept.finalPath)
+      unlink(quarantine.finalPath)
+      quarantine.discard()
+      result.outputFailed = true
+      result.input.error = "cannot write \(error.description)"
+      onMessage(result.input.error!)
+    }
+    return result
+  }
+
+  private func fillSizes(_ input: inout InputReport, _ source: InputSource, _ reader: DecodingReader) {
+    input.sha256 = source.sha256Hex()
+    input.bytesCompressed = source.bytesRead
+    input.bytesUncompressed = reader.bytesDecoded
+  }
+
+  private func message(for error: InputError, afterLine line: Int) -> String {
+    let place = line > 0 ? " after line \(line)" : ""
+    switch error {
+    case .unreadable(let name, let detail): return "\(name): unreadable: \(detail)"
+    case .truncated(let name): return "\(name): truncated gzip stream\(place)"
+    case .corrupt(let name, let detail): return "\(name): corrupt gzip data\(place): \(detail)"
+    case .lineTooLong(let name, let l): return "\(name):\(l): line too long"
+    }
+  }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import ConsentGate
+import Foundation
+
+struct FilterCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "filter",
+    abstract: "Keep, drop or quarantine every record of the inputs.",
+    discussion: """
+      Reason codes, in decision order: \(Reason.allCases.map(\.code).joined(separator: ", ")).
+      Exit status: 0 success, 2 data error, 3 quarantine ratio exceeded, 64 usage error,
+      70 internal error, 74 output error.
+      """
+  )
+
+  @OptionGroup var policyOptions: PolicyOptions
+
+  @Option(help: "Output folder (kept/, quarantine/, report.json).")
+  var out: String?
+
+  @Option(help: "Quarantine records longer than this many bytes (default 16 MiB).")
+  var maxRecordBytes: Int64?
+
+  @Option(help: "Exit 3 when quarantined ÷ records is above this fraction.")
+  var maxQuarantineRatio: Double?
+
+  @Option(help: "Output compression: gzip or none.")
+  var compression: String?
+
+  @Option(help: "Gzip level 1…9 (default 6).")
+  var level: Int64?
+
+  @Option(help: "Worker threads (default: the number of cores).")
+  var threads: Int64?
+
+  @Flag(help: "No progress or summary on stderr.")
+  var quiet = false
+
+  @Flag(help: "Keep the outputs of inputs an earlier run into --out completed unchanged.")
+  var resume = false
+
+  @Argument(help: "Input files (gzip or plain JSONL); - is stdin.")
+  var inputs: [String] = []
+
+  func run() throws {
+    var extra = PolicySettings()
+    extra.out = out
+    extra.maxRecordBytes = maxRecordBytes
+    extra.maxQuarantineRatio = maxQuarantineRatio
+    extra.compression = compression
+    extra.level = level
+    extra.threads = threads
+    extra.quiet = quiet ? true : nil
+    extra.resume = resume ? true : nil
+    let settings: PolicySettings
+    let policy: Policy
+    do {
+      settings = try policyOptions.merged(with: extra)
+      policy = try settings.policy(runStart: Timestamp.now())
+    } catch {
+      throw usageFailure(error)
+    }
+    guard let outDir = settings.out else { throw usageFailure(UsageError("--out is required")) }
+    guard !inputs.isEmpty else { throw usageFailure(UsageError("at least one input is required")) }
+    if settings.resume == true && settings.cutoff == nil {
+      throw usageFailure(UsageError("--resume needs an explicit --cutoff"))
+    }
+    if let t = settings.threads, t < 1 || t > 1024 {
+      throw usageFailure(UsageError("--threads must be between 1 and 1024"))
+    }
+    let isQuiet = settings.quiet ?? false
+    var config = FilterConfiguration(policy: policy, inputs: inputs, outputDirectory: outDir)
+    config.consentFiles = settings.consent ?? []
+    config.jurisdictionFiles = settings.jurisdictions ?? []
+    if let t = settings.threads { config.threads = Int(t) }
+    config.resume = settings.resume ?? false
+
+    let progress = ProgressLine(enabled: !isQuiet && isatty(2) != 0)
+    let report: FilterReport
+    let outcome: FilterOutcome
+    do {
+      (report, outcome) = try Filter(configuration: config).run(
+        onMessage: { printError("consentgate: \($0)") },
+        onProgress: { progress.update($0) })
+    } catch {
+      progress.clear()
+      switch error {
+      case .usage(let e): throw usageFailure(e)
+      case .sideFiles(let failure):
+        for e in failure.errors { printError("consentgate: \(e)") }
+        printError("consentgate: stopped before writing any output (fatal ledger/tag error)")
+        throw ExitCode(2)
+      case .output(let e):
+        printError("consentgate: cannot write \(e)")
+        throw ExitCode(74)
+      }
+    }
+    progress.clear()
+    if !isQuiet { printError(summary(report)) }
+    if outcome == .quarantineRatioExceeded {
+      printError("consentgate: quarantine ratio above --max-quarantine-ratio")
+    }
+    if outcome != .success { throw ExitCode(outcome.exitCode) }
+  }
+
+  private func summary(_ report: FilterReport) -> String {
+    let t = report.totals
+    var rows: [(String, String)] = [
+      ("records", "\(t.records)"), ("kept", "\(t.kept)"), ("dropped", "\(t.dropped)"),
+      ("quarantined", "\(t.quarantined)"),
+    ]
+    for r in Reason.allCases where t.count(of: r) > 0 {
+      rows.append(("  \(r.code)", "\(t.count(of: r))"))
+    }
+    let failed = report.inputs.filter { $0.status != .ok }
+    if !failed.isEmpty { rows.append(("failed inputs", "\(failed.count)")) }
+    let width = rows.map(\.0.count).max() ?? 0
+    let seconds = max(1, report.finishedAt.seconds - report.startedAt.seconds)
+    var lines = rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }
+    lines.append("report: \(configurationOut(report))/report.json (\(seconds)s)")
+    return lines.joined(separator: "\n")
+  }
+
+  private func configurationOut(_ report: FilterReport) -> String { out ?? "." }
+}
+
+/// A one-line progress display on a terminal, redrawn at most four times a second.
+final class ProgressLine {
+  private let enabled: Bool
+  private var last = Date.distantPast
+  private let start = Date()
+  private var drawn = false
+
+  init(enabled: Bool) { self.enabled = enabled }
+
+  func update(_ p: FilterProgress) {
+    guard enabled else { return }
+    let now = Date()
+    guard now.timeIntervalSince(last) >= 0.25 else { return }
+    last = now
+    let elapsed = max(0.001, now.timeIntervalSince(start))
+    let mb = Double(p.bytesRead) / 1e6
+    var text = String(format: "%@: %.1f MB, %d records, %.0f records/s, %.1f MB/s",
+      p.input, mb, p.records, Double(p.records) / elapsed, mb / elapsed)
+    if let total = p.bytesTotal, total > 0, p.bytesRead > 0 {
+      let eta = elapsed * (Double(total) / Double(p.bytesRead) - 1)
+      text += String(format: ", ETA %.0fs", max(0, eta))
+    }
+    FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+    drawn = true
+  }
+
+  func clear() {
+    if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    drawn = false
+  }
+}
