@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+
+@testable import ConsentGate
+
+@Suite struct GzipReadingTests {
+  let sample = Array(
+    (1...200).map { "{\"user_id\":\"u\($0)\",\"text\":\"hello \($0)\"}\n" }.joined().utf8)
+
+  @Test func plainInputPassesThrough() throws {
+    let dir = temporaryFolder()
+    let path = writeFile(dir + "/a.jsonl", sample)
+    #expect(try decodeAll(path).get() == sample)
+  }
+
+  @Test func gzipIsDetectedByMagicBytesNotName() throws {
+    let dir = temporaryFolder()
+    let path = writeFile(dir + "/looks-plain.jsonl", gzipMember(sample))
+    #expect(try decodeAll(path).get() == sample)
+    let plainNamedGz = writeFile(dir + "/b.jsonl.gz", sample)
+    #expect(try decodeAll(plainNamedGz).get() == sample)
+  }
+
+  @Test func inputShorterThanMagicIsPlain() throws {
+    let dir = temporaryFolder()
+    #expect(try decodeAll(writeFile(dir + "/one", [0x1f])).get() == [0x1f])
+    #expect(try decodeAll(writeFile(dir + "/zero", [UInt8]())).get() == [])
+  }
+
+  @Test func concatenatedMembersAreOneStream() throws {
+    let dir = temporaryFolder()
+    let a = Array(sample[0..<1000])
+    let b = Array(sample[1000...])
+    let path = writeFile(dir + "/ab.gz", gzipMember(a) + gzipMember(b, level: 1))
+    #expect(try decodeAll(path).get() == sample)
+  }
+
+  @Test func gnuGzipAndCatOfTwoFiles() throws {
+    let dir = temporaryFolder()
+    writeFile(dir + "/x", sample)
+    shell("cd \(dir) && gzip -c -6 x > x.gz && cat x.gz x.gz > xx.gz")
+    #expect(try decodeAll(dir + "/x.gz").get() == sample)
+    #expect(try decodeAll(dir + "/xx.gz").get() == sample + sample)
+  }
+
+  @Test func pythonGzipModuleWithNameAndMtime() throws {
+    let dir = temporaryFolder()
+    writeFile(dir + "/x", sample)
+    let r = shell(
+      "cd \(dir) && python3 -c \"import gzip,shutil; shutil.copyfileobj(open('x','rb'), gzip.open('x.gz','wb',compresslevel=9))\""
+    )
+    try #require(r.status == 0)
+    #expect(try decodeAll(dir + "/x.gz").get() == sample)
+  }
+
+  @Test(.enabled(if: haveCommand("pigz"))) func pigzMultiBlockOutput() throws {
+    let dir = temporaryFolder()
+    var big: [UInt8] = []
+    for _ in 0..<200 { big += sample }
+    writeFile(dir + "/x", big)
+    shell("cd \(dir) && pigz -b 32 -p 2 -c x > x.gz && pigz -c x >> x.gz")
+    #expect(try decodeAll(dir + "/x.gz").get() == big + big)
+  }
+
+  @Test func truncationAtEveryOffsetIsTruncated() throws {
+    let dir = temporaryFolder()
+    let whole = gzipMember(Array(sample[0..<600]))
+    // From 2 bytes on (the magic is there) every prefix is a cut gzip stream.
+    for cut in 2..<whole.count {
+      let path = writeFile(dir + "/t.gz", Array(whole[0..<cut]))
+      let result = decodeAll(path)
+      guard case .failure(.truncated) = result else {
+        Issue.record("prefix of \(cut) bytes was not reported as truncated: \(result)")
+        continue
+      }
+    }
+  }
+
+  @Test func truncatedSecondMemberIsTruncated() throws {
+    let dir = temporaryFolder()
+    let m = gzipMember(sample)
+    let path = writeFile(dir + "/t.gz", m + Array(m[0..<20]))
+    guard case .failure(.truncated) = decodeAll(path) else {
+      Issue.record("not truncated")
+      return
+    }
+  }
+
+  @Test(arguments: [("crc", 8), ("isize", 4)])
+  func flippedTrailerByteIsCorrupt(field: String, fromEnd: Int) throws {
+    let dir = temporaryFolder()
+    var m = gzipMember(sample)
+    m[m.count - fromEnd] ^= 0x01
+    let path = writeFile(dir + "/c.gz", m)
+    guard case .failure(.corrupt) = decodeAll(path) else {
+      Issue.record("flipped \(field) byte not reported as corrupt")
+      return
+    }
+  }
+
+  @Test func reservedFlagBitsAreCorrupt() throws {
+    let dir = temporaryFolder()
+    var m = gzipMember(sample)
+    m[3] |= 0x20
+    guard case .failure(.corrupt) = decodeAll(writeFile(dir + "/c.gz", m)) else {
+      Issue.record("reserved flag not corrupt")
+      return
+    }
+  }
+
+  @Test func corruptDeflateDataIsCorrupt() throws {
+    let dir = temporaryFolder()
+    var m = gzipMember(sample)
+    for i in 12..<40 { m[i] = 0xFF }
+    guard case .failure(.corrupt) = decodeAll(writeFile(dir + "/c.gz", m)) else {
+      Issue.record("bad deflate data not corrupt")
+      return
+    }
+  }
+
+  @Test func trailingGarbageIsCorrupt() throws {
+    let dir = temporaryFolder()
+    let path = writeFile(dir + "/g.gz", gzipMember(sample) + Array("garbage".utf8))
+    guard case .failure(.corrupt) = decodeAll(path) else {
+      Issue.record("trailing garbage not corrupt")
+      return
+    }
+  }
+
+  @Test func nulPaddingIsAcceptedWithWarning() throws {
+    let dir = temporaryFolder()
+    let path = writeFile(dir + "/p.gz", gzipMember(sample) + [UInt8](repeating: 0, count: 100))
+    let reader = try DecodingReader(source: try InputSource(path: path))
+    var out: [UInt8] = []
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+    defer { buffer.deallocate() }
+    while true {
+      let n = try reader.read(into: buffer)
+      if n == 0 { break }
+      out += buffer[0..<n]
+    }
+    #expect(out == sample)
+    #expect(reader.warnings.count == 1)
+  }
+
+  @Test func nulPaddingThenGarbageIsCorrupt() throws {
+    let dir = temporaryFolder()
+    let path = writeFile(dir + "/p.gz", gzipMember(sample) + [0, 0, 0x41])
+    guard case .failure(.corrupt) = decodeAll(path) else {
+      Issue.record("garbage after padding not corrupt")
+      return
+    }
+  }
+
+  @Test func missingFileAndDirectoryAreUnreadable() throws {
+    let dir = temporaryFolder()
+    #expect(throws: InputError.self) { try InputSource(path: dir + "/nope") }
+    do {
+      _ = try InputSource(path: dir)
+      Issue.record("a directory opened")
+    } catch {
+      #expect(error.status == .unreadable)
+    }
+  }
+}
+
+@Suite struct GzipWritingTests {
+  @Test(arguments: [1, 6, 9])
+  func roundTripAtLevel(_ level: Int) throws {
+    let dir = temporaryFolder()
+    var data: [UInt8] = []
+    var rng = SplitMix64(seed: UInt64(level))
+    for _ in 0..<50_000 { data.append(UInt8(truncatingIfNeeded: rng.next() % 40 + 40)) }
+    let m = gzipMember(data, level: level)
+    let path = writeFile(dir + "/r.gz", m)
+    #expect(try decodeAll(path).get() == data)
+    #expect(shell("gzip -t \(path)").status == 0)
+    #expect(m == gzipMember(data, level: level))
+    // mtime 0, no file name flag.
+    #expect(Array(m[3..<8]) == [0, 0, 0, 0, 0])
+  }
+
+  @Test func emptyMemberIsValidGzip() throws {
+    let dir = temporaryFolder()
+    let path = writeFile(dir + "/e.gz", gzipMember([]))
+    #expect(shell("gzip -t \(path)").status == 0)
+    #expect(try decodeAll(path).get() == [])
+  }
+}
