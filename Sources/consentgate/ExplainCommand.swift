@@ -4,7 +4,8 @@ import ConsentGate
 struct ExplainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "explain",
-    abstract: "Show a user's consent events, jurisdiction signals and the decision for their records."
+    abstract:
+      "Show a user's consent events, jurisdiction signals and the decision for their records."
   )
 
   @Option(help: "The user id, as ledger and tag files write it.")

@@ -116,7 +116,9 @@ struct FilterCommand: ParsableCommand {
     if !failed.isEmpty { rows.append(("failed inputs", "\(failed.count)")) }
     let width = rows.map(\.0.count).max() ?? 0
     let seconds = max(1, report.finishedAt.seconds - report.startedAt.seconds)
-    var lines = rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }
+    var lines = rows.map {
+      $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1
+    }
     lines.append("report: \(configurationOut(report))/report.json (\(seconds)s)")
     return lines.joined(separator: "\n")
   }
@@ -140,7 +142,8 @@ final class ProgressLine {
     last = now
     let elapsed = max(0.001, now.timeIntervalSince(start))
     let mb = Double(p.bytesRead) / 1e6
-    var text = String(format: "%@: %.1f MB, %d records, %.0f records/s, %.1f MB/s",
+    var text = String(
+      format: "%@: %.1f MB, %d records, %.0f records/s, %.1f MB/s",
       p.input, mb, p.records, Double(p.records) / elapsed, mb / elapsed)
     if let total = p.bytesTotal, total > 0, p.bytesRead > 0 {
       let eta = elapsed * (Double(total) / Double(p.bytesRead) - 1)

@@ -6,7 +6,8 @@ struct PolicyOptions: ParsableArguments {
   @Option(help: "A policy file (JSON); command-line options override it.")
   var policy: String?
 
-  @Option(name: .customLong("consent"), help: "Consent ledger, CSV or JSONL, plain or gzip (repeatable).")
+  @Option(
+    name: .customLong("consent"), help: "Consent ledger, CSV or JSONL, plain or gzip (repeatable).")
   var consent: [String] = []
 
   @Option(name: .customLong("jurisdictions"), help: "Jurisdiction tags, CSV or JSONL (repeatable).")
@@ -18,7 +19,8 @@ struct PolicyOptions: ParsableArguments {
   @Option(help: "Judge consent at this RFC 3339 instant (default: the run's start).")
   var cutoff: String?
 
-  @Option(help: "Protected territory: eu, eea, uk, ch, all or codes, comma-separated (default eea).")
+  @Option(
+    help: "Protected territory: eu, eea, uk, ch, all or codes, comma-separated (default eea).")
   var protect: String?
 
   @Option(help: "Records without any country signal: quarantine, protect or allow.")

@@ -4,7 +4,8 @@ import Testing
 
 /// The consent state of user `u` after loading `rows` (CSV data rows) under `policy`.
 func stateOf(
-  _ rows: [String], policy: Policy? = nil, header: String = "user_id,purpose,status,recorded_at,notice_version,expires_at"
+  _ rows: [String], policy: Policy? = nil,
+  header: String = "user_id,purpose,status,recorded_at,notice_version,expires_at"
 ) throws -> UserFacts {
   let p = try policy ?? makePolicy()
   let index = try loadIndex(policy: p, ledger: ([header] + rows).joined(separator: "\n") + "\n")
@@ -19,18 +20,21 @@ func stateOf(
   @Test func latestEventDecides() throws {
     #expect(
       try stateOf([
-        "u,ai_training,granted,2024-01-01T00:00:00Z,,", "u,ai_training,withdrawn,2024-02-01T00:00:00Z,,",
+        "u,ai_training,granted,2024-01-01T00:00:00Z,,",
+        "u,ai_training,withdrawn,2024-02-01T00:00:00Z,,",
       ]).state == .withdrawn)
     #expect(
       try stateOf([
-        "u,ai_training,withdrawn,2024-02-01T00:00:00Z,,", "u,ai_training,granted,2024-03-01T00:00:00Z,,",
+        "u,ai_training,withdrawn,2024-02-01T00:00:00Z,,",
+        "u,ai_training,granted,2024-03-01T00:00:00Z,,",
       ]).state == .valid)
   }
 
   @Test func equalTimeWithdrawalBeatsGrant() throws {
     #expect(
       try stateOf([
-        "u,ai_training,withdrawn,2024-01-01T00:00:00Z,,", "u,ai_training,granted,2024-01-01T00:00:00Z,,",
+        "u,ai_training,withdrawn,2024-01-01T00:00:00Z,,",
+        "u,ai_training,granted,2024-01-01T00:00:00Z,,",
       ]).state == .withdrawn)
     #expect(
       try stateOf([
@@ -41,14 +45,16 @@ func stateOf(
   @Test func equalTimeObjectionBeatsWithdrawal() throws {
     #expect(
       try stateOf([
-        "u,ai_training,objected,2024-01-01T00:00:00Z,,", "u,ai_training,withdrawn,2024-01-01T01:00:00+01:00,,",
+        "u,ai_training,objected,2024-01-01T00:00:00Z,,",
+        "u,ai_training,withdrawn,2024-01-01T01:00:00+01:00,,",
       ]).state == .objected)
   }
 
   @Test func eventsAfterCutoffAreIgnored() throws {
     #expect(
       try stateOf([
-        "u,ai_training,granted,2024-01-01T00:00:00Z,,", "u,ai_training,withdrawn,2025-06-01T00:00:00.001Z,,",
+        "u,ai_training,granted,2024-01-01T00:00:00Z,,",
+        "u,ai_training,withdrawn,2025-06-01T00:00:00.001Z,,",
       ]).state == .valid)
   }
 
@@ -56,7 +62,8 @@ func stateOf(
     #expect(try stateOf(["u,ai_training,granted,2025-06-01T00:00:00Z,,"]).state == .valid)
     #expect(
       try stateOf([
-        "u,ai_training,granted,2024-01-01T00:00:00Z,,", "u,ai_training,withdrawn,2025-06-01T00:00:00Z,,",
+        "u,ai_training,granted,2024-01-01T00:00:00Z,,",
+        "u,ai_training,withdrawn,2025-06-01T00:00:00Z,,",
       ]).state == .withdrawn)
   }
 
@@ -74,28 +81,35 @@ func stateOf(
 
   @Test func expiryAtExactlyCutoffIsExpired() throws {
     #expect(
-      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,,2025-06-01T00:00:00Z"]).state == .expired)
+      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,,2025-06-01T00:00:00Z"]).state
+        == .expired)
     #expect(
-      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,,2025-06-01T00:00:01Z"]).state == .valid)
+      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,,2025-06-01T00:00:01Z"]).state
+        == .valid)
   }
 
   @Test func maxConsentAgeBoundary() throws {
     let p = try makePolicy { $0.maxConsentAge = 10 }
     // Exactly 10 days before the cutoff: not more than the limit.
-    #expect(try stateOf(["u,ai_training,granted,2025-05-22T00:00:00Z,,"], policy: p).state == .valid)
+    #expect(
+      try stateOf(["u,ai_training,granted,2025-05-22T00:00:00Z,,"], policy: p).state == .valid)
     #expect(
       try stateOf(["u,ai_training,granted,2025-05-21T23:59:59.9Z,,"], policy: p).state == .expired)
   }
 
   @Test func noticeVersions() throws {
     let p = try makePolicy { $0.noticeVersions = ["v2,v3"] }
-    #expect(try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,v2,"], policy: p).state == .valid)
     #expect(
-      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,v1,"], policy: p).state == .noticeOutdated)
+      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,v2,"], policy: p).state == .valid)
     #expect(
-      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,,"], policy: p).state == .noticeOutdated)
+      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,v1,"], policy: p).state
+        == .noticeOutdated)
     #expect(
-      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,V2,"], policy: p).state == .noticeOutdated)
+      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,,"], policy: p).state
+        == .noticeOutdated)
+    #expect(
+      try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,V2,"], policy: p).state
+        == .noticeOutdated)
     // Without the option a missing notice is fine.
     #expect(try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,,"]).state == .valid)
   }
@@ -112,18 +126,21 @@ func stateOf(
     #expect(
       try stateOf(
         [
-          "u,ai_training,granted,2024-01-01T00:00:00Z,v2,", "u,ai_training,granted,2024-01-01T00:00:00Z,v1,",
+          "u,ai_training,granted,2024-01-01T00:00:00Z,v2,",
+          "u,ai_training,granted,2024-01-01T00:00:00Z,v1,",
         ], policy: p
       ).state == .noticeOutdated)
     #expect(
       try stateOf([
-        "u,ai_training,granted,2024-01-01T00:00:00Z,,", "u,ai_training,granted,2024-01-01T00:00:00Z,,2024-06-01T00:00:00Z",
+        "u,ai_training,granted,2024-01-01T00:00:00Z,,",
+        "u,ai_training,granted,2024-01-01T00:00:00Z,,2024-06-01T00:00:00Z",
       ]).state == .expired)
   }
 
   @Test func grantInEffectIsTheLatest() throws {
     let facts = try stateOf([
-      "u,ai_training,granted,2024-01-01T00:00:00Z,,", "u,ai_training,granted,2024-05-01T00:00:00Z,,",
+      "u,ai_training,granted,2024-01-01T00:00:00Z,,",
+      "u,ai_training,granted,2024-05-01T00:00:00Z,,",
     ])
     #expect(facts.decidedAt == Timestamp.parseRFC3339("2024-05-01T00:00:00Z"))
   }
@@ -140,22 +157,31 @@ func stateOf(
       policy.cutoff = cutoff
       policy.maxConsentAgeDays = maxAge
       policy.noticeVersions = round % 2 == 0 ? ["v2"] : nil
-      var events: [(user: String, purpose: String, status: String, at: Int64, notice: String, expires: Int64?)] = []
+      var events:
+        [(
+          user: String, purpose: String, status: String, at: Int64, notice: String, expires: Int64?
+        )] = []
       for _ in 0..<200 {
-        let expires: Int64? = rng.next() % 4 == 0 ? cutoffSeconds - 500 + Int64(rng.next() % 1000) : nil
-        events.append((
-          "u\(rng.next() % 20)", rng.next() % 5 == 0 ? "ads" : "ai_training",
-          statuses[Int(rng.next() % 3)], cutoffSeconds - 300_000 + Int64(rng.next() % 300_500),
-          ["", "v1", "v2"][Int(rng.next() % 3)], expires
-        ))
+        let expires: Int64? =
+          rng.next() % 4 == 0 ? cutoffSeconds - 500 + Int64(rng.next() % 1000) : nil
+        events.append(
+          (
+            "u\(rng.next() % 20)", rng.next() % 5 == 0 ? "ads" : "ai_training",
+            statuses[Int(rng.next() % 3)], cutoffSeconds - 300_000 + Int64(rng.next() % 300_500),
+            ["", "v1", "v2"][Int(rng.next() % 3)], expires
+          ))
       }
-      let csv = ["user_id,purpose,status,recorded_at,notice_version,expires_at"]
-        + events.map { "\($0.user),\($0.purpose),\($0.status),\($0.at),\($0.notice),\($0.expires.map(String.init) ?? "")" }
+      let csv =
+        ["user_id,purpose,status,recorded_at,notice_version,expires_at"]
+        + events.map {
+          "\($0.user),\($0.purpose),\($0.status),\($0.at),\($0.notice),\($0.expires.map(String.init) ?? "")"
+        }
       let index = try loadIndex(policy: policy, ledger: csv.joined(separator: "\n"))
       for u in 0..<20 {
         // Naive: judge each event, keep the latest, ties to the most restrictive.
         var best: (at: Int64, rank: Int, name: ConsentState)?
-        for e in events where e.user == "u\(u)" && e.purpose == "ai_training" && e.at <= cutoffSeconds {
+        for e in events
+        where e.user == "u\(u)" && e.purpose == "ai_training" && e.at <= cutoffSeconds {
           var state: ConsentState
           switch e.status {
           case "objected": state = .objected

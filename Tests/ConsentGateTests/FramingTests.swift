@@ -68,7 +68,9 @@ func framedLines(_ bytes: [UInt8], blockTarget: Int = 1 << 20) throws -> [(Int, 
 
   @Test func blockBoundariesDependOnlyOnInputBytes() throws {
     var text = ""
-    for i in 1...3000 { text += "{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i % 97))\"}\n" }
+    for i in 1...3000 {
+      text += "{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i % 97))\"}\n"
+    }
     let bytes = Array(text.utf8)
     let a = try frame(bytes, blockTarget: 4096).map { ($0.firstLine, $0.bytes.count) }
     // Different read sizes through gzip vs plain: the same boundaries.

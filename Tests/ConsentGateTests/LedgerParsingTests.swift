@@ -26,7 +26,8 @@ let header = "user_id,purpose,status,recorded_at\n"
 
 @Suite struct LedgerParsingTests {
   @Test func quotedFieldsWithCommasQuotesAndNewlines() throws {
-    let csv = header + "\"a,b\",ai_training,granted,2024-01-01T00:00:00Z\n"
+    let csv =
+      header + "\"a,b\",ai_training,granted,2024-01-01T00:00:00Z\n"
       + "\"say \"\"hi\"\"\",ai_training,granted,2024-01-01T00:00:00Z\n"
       + "\"multi\nline\",ai_training,granted,2024-01-01T00:00:00Z\n"
     let loader = try load(ledger: Array(csv.utf8)).get()
@@ -38,7 +39,8 @@ let header = "user_id,purpose,status,recorded_at\n"
   }
 
   @Test func bomBlankLinesCRLFAndColumnOrder() throws {
-    let csv = "\u{FEFF}status,recorded_at,extra,purpose,user_id\r\n\r\n"
+    let csv =
+      "\u{FEFF}status,recorded_at,extra,purpose,user_id\r\n\r\n"
       + "granted,2024-01-01T00:00:00Z,x,ai_training,u1\r\n   \r\n"
       + "withdrawn,2024-02-01T00:00:00Z,y,ai_training,u2\r\n"
     let loader = try load(ledger: Array(csv.utf8)).get()
@@ -99,19 +101,23 @@ let header = "user_id,purpose,status,recorded_at\n"
   }
 
   @Test func lenientLedgerMarksTheUserForEveryPurpose() throws {
-    let csv = header + "u1,ai_training,granted,2024-01-01T00:00:00Z\nu1,ads,maybe,2024-01-01T00:00:00Z\n"
+    let csv =
+      header + "u1,ai_training,granted,2024-01-01T00:00:00Z\nu1,ads,maybe,2024-01-01T00:00:00Z\n"
     let p = try makePolicy { $0.lenientLedger = true }
     let loader = try load(ledger: Array(csv.utf8), policy: p).get()
     #expect(facts(loader, "u1").ledgerError)
   }
 
   @Test func malformedWithdrawalNeverBecomesConsent() throws {
-    let csv = header + "u1,ai_training,granted,2024-01-01T00:00:00Z\nu1,ai_training,withdrawn,not-a-time\n"
+    let csv =
+      header + "u1,ai_training,granted,2024-01-01T00:00:00Z\nu1,ai_training,withdrawn,not-a-time\n"
     guard case .failure = try load(ledger: Array(csv.utf8)) else {
       Issue.record("malformed withdrawal accepted")
       return
     }
-    let lenient = try load(ledger: Array(csv.utf8), policy: try makePolicy { $0.lenientLedger = true }).get()
+    let lenient = try load(
+      ledger: Array(csv.utf8), policy: try makePolicy { $0.lenientLedger = true }
+    ).get()
     #expect(facts(lenient, "u1").ledgerError)
   }
 

@@ -91,7 +91,9 @@ func fieldText(_ text: String, _ pointer: String) -> String? {
     var rng = SplitMix64(seed: 7)
     for _ in 0..<20_000 {
       let n = Int(rng.next() % 12)
-      let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next() % 5 == 0 ? rng.next() % 128 : rng.next()) }
+      let bytes = (0..<n).map { _ in
+        UInt8(truncatingIfNeeded: rng.next() % 5 == 0 ? rng.next() % 128 : rng.next())
+      }
       let ours = bytes.withUnsafeBytes { UTF8Validation.isValid($0) }
       let swift = String(validating: bytes, as: UTF8.self) != nil
       #expect(ours == swift, "disagree on \(bytes)")
@@ -137,7 +139,8 @@ func fieldText(_ text: String, _ pointer: String) -> String? {
   @Test func duplicateOnConsultedPathIsFlagged() {
     let dup = scanFields(Array(#"{"user_id":"a","user_id":"b"}"#.utf8), ["/user_id"])![0]
     #expect(dup.duplicate)
-    let escapedDup = scanFields(Array(#"{"user_id":"a","user\u005fid":"b"}"#.utf8), ["/user_id"])![0]
+    let escapedDup = scanFields(Array(#"{"user_id":"a","user\u005fid":"b"}"#.utf8), ["/user_id"])![
+      0]
     #expect(escapedDup.duplicate)
     let parentDup = scanFields(
       Array(#"{"geo":{"country":"DE"},"geo":{"country":"FR"}}"#.utf8), ["/geo/country"])![0]
@@ -151,7 +154,8 @@ func fieldText(_ text: String, _ pointer: String) -> String? {
 
   @Test func valueKinds() {
     let r = #"{"s":"x","i":-5,"f":1.5,"e":1e3,"b":true,"n":null,"o":{},"a":[]}"#
-    let kinds = scanFields(Array(r.utf8), ["/s", "/i", "/f", "/e", "/b", "/n", "/o", "/a"])!.map(\.kind)
+    let kinds = scanFields(Array(r.utf8), ["/s", "/i", "/f", "/e", "/b", "/n", "/o", "/a"])!.map(
+      \.kind)
     #expect(kinds == [.string, .integer, .other, .other, .other, .null, .other, .other])
     #expect(fieldText(r, "/i") == "-5")
   }
@@ -193,13 +197,17 @@ func fieldText(_ text: String, _ pointer: String) -> String? {
       }
       let ours = scanFields(line, ["/user_id"]) != nil
       let theirs: Bool
-      if let object = try? JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) {
+      if let object = try? JSONSerialization.jsonObject(
+        with: Data(line), options: [.fragmentsAllowed])
+      {
         theirs = object is [String: Any]
       } else {
         theirs = false
       }
       compared += 1
-      if ours != theirs && disagreements.count < 5 { disagreements.append("\(ours) vs \(theirs): \(text)") }
+      if ours != theirs && disagreements.count < 5 {
+        disagreements.append("\(ours) vs \(theirs): \(text)")
+      }
     }
     #expect(disagreements.isEmpty, "\(disagreements)")
     #expect(compared > 90_000)
@@ -209,6 +217,7 @@ func fieldText(_ text: String, _ pointer: String) -> String? {
     let texts = ["hello", "caf\\u00e9", "a\\\"b", "line\\nbreak", "emoji 😀", "tab\\t", "x\\/y", ""]
     let t = texts[Int(rng.next() % UInt64(texts.count))]
     let n = Int(rng.next() % 100_000) - 50_000
-    return #"{"user_id":"u\#(rng.next() % 1000)","n":\#(n),"f":\#(Double(n) / 8),"text":"\#(t)","tags":["a","b"],"geo":{"country":"DE","ok":true,"none":null}}"#
+    return
+      #"{"user_id":"u\#(rng.next() % 1000)","n":\#(n),"f":\#(Double(n) / 8),"text":"\#(t)","tags":["a","b"],"geo":{"country":"DE","ok":true,"none":null}}"#
   }
 }

@@ -54,6 +54,7 @@ import Testing
 
   @Test func formatsUTC() {
     #expect(Timestamp.parseRFC3339("2024-06-01T02:00:00+02:00")!.rfc3339 == "2024-06-01T00:00:00Z")
-    #expect(Timestamp.parseRFC3339("2024-06-01T00:00:00.250Z")!.rfc3339 == "2024-06-01T00:00:00.25Z")
+    #expect(
+      Timestamp.parseRFC3339("2024-06-01T00:00:00.250Z")!.rfc3339 == "2024-06-01T00:00:00.25Z")
   }
 }

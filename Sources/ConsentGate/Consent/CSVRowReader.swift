@@ -4,7 +4,10 @@
 /// line breaks. A quote inside an unquoted field, text after a closing quote, or a quote left
 /// open at the end of the file is a format error: a ledger is evidence, so nothing is guessed.
 final class CSVRowReader {
-  enum Failure: Error { case malformed(line: Int, detail: String), input(InputError) }
+  enum Failure: Error {
+    case malformed(line: Int, detail: String)
+    case input(InputError)
+  }
 
   private let reader: DecodingReader
   private var chunk = [UInt8](repeating: 0, count: 1 << 18)

@@ -107,7 +107,9 @@ public struct ConsentIndex: Sendable {
     guard length == id.count else { return false }
     if length == 0 { return true }
     let offset = Int(ref >> 24)
-    return arena.withUnsafeBytes { a in memcmp(a.baseAddress! + offset, id.baseAddress!, length) == 0 }
+    return arena.withUnsafeBytes { a in
+      memcmp(a.baseAddress! + offset, id.baseAddress!, length) == 0
+    }
   }
 
   /// The entry of `id`, inserted if new. `file` counts distinct users per side file: the

@@ -392,14 +392,20 @@ public struct SideFileLoader {
         switch kind {
         case .ledger:
           let purposeField = scanner.field(1)
-          if purposeField.kind == .string { row.purpose = text(purposeField) } else {
+          if purposeField.kind == .string {
+            row.purpose = text(purposeField)
+          } else {
             row.problem =
-              row.problem ?? (purposeField.kind == .absent ? "missing purpose" : "purpose is not a string")
+              row.problem
+              ?? (purposeField.kind == .absent ? "missing purpose" : "purpose is not a string")
           }
           let statusField = scanner.field(2)
-          if statusField.kind == .string { row.status = text(statusField) } else {
+          if statusField.kind == .string {
+            row.status = text(statusField)
+          } else {
             row.problem =
-              row.problem ?? (statusField.kind == .absent ? "missing status" : "status is not a string")
+              row.problem
+              ?? (statusField.kind == .absent ? "missing status" : "status is not a string")
           }
           let recorded = scanner.field(3)
           switch recorded.kind {

@@ -125,12 +125,14 @@ public struct Explanation: Sendable {
       }
       lines.append(parts.joined(separator: "  "))
     }
-    lines.append("consent state: \(Self.stateWord(facts.state)!)\(facts.ledgerError ? " (ledger error)" : "")")
+    lines.append(
+      "consent state: \(Self.stateWord(facts.state)!)\(facts.ledgerError ? " (ledger error)" : "")")
     lines.append("jurisdiction tags (\(tags.count)):")
     for t in tags {
       lines.append("  \(t.file):\(t.line)  \(t.country ?? "null")  → \(Self.signalWord(t.signal))")
     }
-    lines.append("jurisdiction from tags: \(jurisdictionWord) (a record's own country values add to this)")
+    lines.append(
+      "jurisdiction from tags: \(jurisdictionWord) (a record's own country values add to this)")
     lines.append("decision: \(verdict.reason.disposition.rawValue) (\(verdict.reason.code))")
     return lines.joined(separator: "\n")
   }

@@ -267,9 +267,9 @@ public struct PolicySettings: Sendable, Equatable {
         throw UsageError("--protect needs at least one item")
       }
     }
-    func choice<T: RawRepresentable & CaseIterable>(_ raw: String?, _ option: String) throws(
-      UsageError
-    ) -> T? where T.RawValue == String {
+    func choice<T: RawRepresentable & CaseIterable>(_ raw: String?, _ option: String)
+      throws(UsageError) -> T? where T.RawValue == String
+    {
       guard let raw else { return nil }
       guard let v = T(rawValue: raw) else {
         let allowed = T.allCases.map(\.rawValue).joined(separator: "|")

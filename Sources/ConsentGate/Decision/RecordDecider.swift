@@ -69,13 +69,15 @@ public final class RecordDecider {
     case .other:
       return Verdict(reason: .invalidUserID)
     case .integer:
-      facts = index.facts(for: UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start))
+      facts = index.facts(
+        for: UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start))
     case .string:
       if id.start == id.end { return Verdict(reason: .missingUserID) }
       if id.escaped {
         idScratch.removeAll(keepingCapacity: true)
         let clean = JSONString.unescape(
-          UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start), into: &idScratch)
+          UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start), into: &idScratch
+        )
         if !clean { return Verdict(reason: .invalidUserID) }
         if idScratch.isEmpty { return Verdict(reason: .missingUserID) }
         facts = idScratch.withUnsafeBytes { index.facts(for: $0) }

@@ -85,7 +85,9 @@ public final class BlockProcessor {
       }
       var contentEnd = end
       // Exactly one CR directly before the LF belongs to the terminator.
-      if hasLF && contentEnd > start && base.load(fromByteOffset: contentEnd - 1, as: UInt8.self) == 0x0D {
+      if hasLF && contentEnd > start
+        && base.load(fromByteOffset: contentEnd - 1, as: UInt8.self) == 0x0D
+      {
         contentEnd -= 1
       }
       let record = UnsafeRawBufferPointer(start: base + start, count: contentEnd - start)

@@ -18,7 +18,8 @@ struct CompletionLedger {
     let fm = FileManager.default
     for sub in ["kept", "quarantine", "_done"] {
       let folder = "\(directory)/\(sub)"
-      for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where !keeping.contains(name) {
+      for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where !keeping.contains(name)
+      {
         unlink("\(folder)/\(name)")
       }
     }
@@ -32,19 +33,26 @@ struct CompletionLedger {
     let value = JSONValue.object([
       ("policy_sha256", .string(policySHA256)),
       ("side_files", .array(sideFileHashes.map(JSONValue.string))),
-      ("input", .object([
-        ("path", .string(input.path)),
-        ("sha256", .string(input.sha256 ?? "")),
-        ("bytes_compressed", .int(Int64(input.bytesCompressed))),
-        ("bytes_uncompressed", .int(Int64(input.bytesUncompressed))),
-        ("counts", counts(input.counts)),
-      ])),
-      ("outputs", .array(outputs.map {
+      (
+        "input",
         .object([
-          ("path", .string($0.path)), ("sha256", .string($0.sha256)),
-          ("records", .int(Int64($0.records))), ("bytes", .int(Int64($0.bytes))),
+          ("path", .string(input.path)),
+          ("sha256", .string(input.sha256 ?? "")),
+          ("bytes_compressed", .int(Int64(input.bytesCompressed))),
+          ("bytes_uncompressed", .int(Int64(input.bytesUncompressed))),
+          ("counts", counts(input.counts)),
         ])
-      })),
+      ),
+      (
+        "outputs",
+        .array(
+          outputs.map {
+            .object([
+              ("path", .string($0.path)), ("sha256", .string($0.sha256)),
+              ("records", .int(Int64($0.records))), ("bytes", .int(Int64($0.bytes))),
+            ])
+          })
+      ),
     ])
     try? writeAtomically(Array(value.compact.utf8), to: recordPath(outputName))
   }
@@ -60,7 +68,9 @@ struct CompletionLedger {
   }
 
   /// The earlier result of `input`, if it may be kept.
-  func completed(input path: String, outputName: String) -> (input: InputReport, outputs: [OutputReport])? {
+  func completed(input path: String, outputName: String) -> (
+    input: InputReport, outputs: [OutputReport]
+  )? {
     guard path != "-",
       let data = FileManager.default.contents(atPath: recordPath(outputName)),
       let value = try? JSONDecoder().decode(JSONValue.self, from: data),

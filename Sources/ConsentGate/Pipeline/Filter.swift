@@ -157,7 +157,8 @@ public struct Filter: Sendable {
       let run = InputRun(
         path: input, outputName: name, directory: dir, policy: policy,
         blockTarget: config.blockTarget)
-      let result = run.execute(pool: pool, inline: inline, onMessage: onMessage, onProgress: onProgress)
+      let result = run.execute(
+        pool: pool, inline: inline, onMessage: onMessage, onProgress: onProgress)
       report.inputs.append(result.input)
       report.outputs += result.outputs
       report.warnings += result.warnings

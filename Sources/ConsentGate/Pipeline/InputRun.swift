@@ -142,7 +142,9 @@ struct InputRun {
     return result
   }
 
-  private func fillSizes(_ input: inout InputReport, _ source: InputSource, _ reader: DecodingReader) {
+  private func fillSizes(
+    _ input: inout InputReport, _ source: InputSource, _ reader: DecodingReader
+  ) {
     input.sha256 = source.sha256Hex()
     input.bytesCompressed = source.bytesRead
     input.bytesUncompressed = reader.bytesDecoded

@@ -156,7 +156,10 @@ public final class DecodingReader {
 /// A zlib inflate stream for gzip members. The `z_stream` lives at a fixed heap address
 /// because zlib keeps a pointer back to it and checks it on every call.
 final class Inflater {
-  enum Result { case progress, streamEnd, error(String) }
+  enum Result {
+    case progress, streamEnd
+    case error(String)
+  }
 
   private let stream: UnsafeMutablePointer<z_stream>
 

@@ -244,7 +244,8 @@ public final class RecordScanner {
     var length = keyLength
     if escaped {
       keyScratch.removeAll(keepingCapacity: true)
-      _ = JSONString.unescape(UnsafeRawBufferPointer(start: key, count: keyLength), into: &keyScratch)
+      _ = JSONString.unescape(
+        UnsafeRawBufferPointer(start: key, count: keyLength), into: &keyScratch)
       length = keyScratch.count
     }
     var mask = active[depth]

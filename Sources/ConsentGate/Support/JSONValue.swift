@@ -69,7 +69,9 @@ public enum JSONValue: Sendable, Equatable {
       if !items.isEmpty { newline(indent ?? 0) }
       out.append(UInt8(ascii: "]"))
     case .object(let members):
-      let ordered = sorted ? members.sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) } : members
+      let ordered =
+        sorted
+        ? members.sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) } : members
       out.append(UInt8(ascii: "{"))
       for (k, (key, value)) in ordered.enumerated() {
         if k > 0 { out.append(UInt8(ascii: ",")) }

@@ -154,7 +154,9 @@ public struct ExportGenerator {
     let geo = Self.eea.prefix(10) + Self.elsewhere.prefix(6)
     let country = geo[geo.index(geo.startIndex, offsetBy: Int(rng.next() % UInt64(geo.count)))]
     var mentions: [String] = []
-    for _ in 0..<Int(rng.next() % 4) { mentions.append("\"@\(userID(Int(rng.next() % UInt64(users))))\"") }
+    for _ in 0..<Int(rng.next() % 4) {
+      mentions.append("\"@\(userID(Int(rng.next() % UInt64(users))))\"")
+    }
     let idField: String
     if rng.next() % 3 == 0 {
       idField = "\"user_id\":\(userID(u))"
@@ -176,7 +178,8 @@ public struct ExportGenerator {
     if !options.clean {
       switch rng.next() % 400 {
       case 0: line = String(line.dropLast(3))  // cut short: malformed JSON
-      case 1: line = "{\"user_id\":\"\(userID(u))\",\"user_id\":\"\(userID(u + 1))\",\"text\":\"dup\"}"
+      case 1:
+        line = "{\"user_id\":\"\(userID(u))\",\"user_id\":\"\(userID(u + 1))\",\"text\":\"dup\"}"
       case 2: line = "{\"text\":\"no author\",\"created_at\":\"2024-05-01T00:00:00Z\"}"
       case 3: line = "{\"user_id\":true,\"text\":\"odd id\"}"
       case 4: line = "{\"user_id\":\"\\ud800\",\"text\":\"lone surrogate\"}"
