@@ -2,7 +2,30 @@ import ArgumentParser
 import ConsentGate
 import Foundation
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 @main
+enum Entry {
+  static func main() {
+    installCrashHandlers()
+    ConsentGateCommand.main()
+  }
+}
+
+/// A crash is a bug: report it as exit 70 (SPEC §5) rather than a signal. Only
+/// async-signal-safe calls are made. Temporary files may remain; no final name is partial.
+func installCrashHandlers() {
+  for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT] {
+    signal(sig) { _ in
+      let text: StaticString = "consentgate: internal error (a bug: please report it)\n"
+      _ = write(2, text.utf8Start, text.utf8CodeUnitCount)
+      _exit(70)
+    }
+  }
+}
+
 struct ConsentGateCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "consentgate",

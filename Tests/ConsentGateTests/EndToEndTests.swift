@@ -381,6 +381,13 @@ let smallRecords = """
     #expect(inputs[1]["resumed"] == nil)
     #expect(inputs[1]["records"] as? Int == 5)
     #expect(gunzip(dir + "/o/kept/b.jsonl.gz").count > gunzip(dir + "/o/kept/a.jsonl.gz").count)
+    let warnings = try reportJSON(dir + "/o")["warnings"] as! [String]
+    #expect(warnings.contains { $0.contains("b.jsonl") && $0.contains("input changed") })
+    // A changed policy redoes everything, and says so.
+    #expect(cg(base + ["--resume", "--purpose", "ads"]).status == 0)
+    let redone = try reportJSON(dir + "/o")
+    #expect((redone["inputs"] as! [[String: Any]]).allSatisfy { $0["resumed"] == nil })
+    #expect((redone["warnings"] as! [String]).filter { $0.contains("policy changed") }.count == 2)
   }
 
   @Test func explainShowsEventsSignalsAndDecision() throws {

@@ -67,19 +67,38 @@ struct CompletionLedger {
     ])
   }
 
-  /// The earlier result of `input`, if it may be kept.
-  func completed(input path: String, outputName: String) -> (
-    input: InputReport, outputs: [OutputReport]
-  )? {
-    guard path != "-",
-      let data = FileManager.default.contents(atPath: recordPath(outputName)),
-      let value = try? JSONDecoder().decode(JSONValue.self, from: data),
-      value["policy_sha256"] == .string(policySHA256),
-      value["side_files"] == .array(sideFileHashes.map(JSONValue.string)),
-      let input = value["input"], case .string(let sha)? = input["sha256"],
-      let current = try? fileSHA256(path), current == sha,
-      case .array(let outs)? = value["outputs"]
-    else { return nil }
+  /// What `--resume` does with one input.
+  enum Check {
+    /// Keep the earlier outputs; this is what the report says of them.
+    case reuse(InputReport, [OutputReport])
+    /// Redo the input; the text says why, where there was an earlier completion.
+    case redo(String?)
+  }
+
+  /// Whether the earlier result of `input` may be kept.
+  func check(input path: String, outputName: String) -> Check {
+    guard path != "-" else { return .redo(nil) }
+    guard let data = FileManager.default.contents(atPath: recordPath(outputName)),
+      let value = try? JSONDecoder().decode(JSONValue.self, from: data)
+    else { return .redo(nil) }
+    let name = InputSource.fileName(of: path)
+    guard value["policy_sha256"] == .string(policySHA256) else {
+      return .redo("\(name): redone, the policy changed since the earlier run")
+    }
+    guard value["side_files"] == .array(sideFileHashes.map(JSONValue.string)) else {
+      return .redo("\(name): redone, the consent ledger or tags changed since the earlier run")
+    }
+    guard let input = value["input"], case .string(let sha)? = input["sha256"],
+      let current = try? fileSHA256(path), current == sha
+    else { return .redo("\(name): redone, the input changed since the earlier run") }
+    guard case .array(let outs)? = value["outputs"], let reused = restore(path, sha, input, outs)
+    else { return .redo("\(name): redone, its earlier outputs are missing or changed") }
+    return .reuse(reused.0, reused.1)
+  }
+
+  private func restore(_ path: String, _ sha: String, _ input: JSONValue, _ outs: [JSONValue])
+    -> (InputReport, [OutputReport])?
+  {
     func int(_ v: JSONValue?) -> Int64? {
       if case .int(let i)? = v { return i }
       return nil

@@ -148,10 +148,15 @@ public struct Filter: Sendable {
 
     for input in config.inputs {
       let name = Filter.outputName(forInput: input, compression: policy.compression)
-      if config.resume, let done = completion.completed(input: input, outputName: name) {
-        report.inputs.append(done.input)
-        report.outputs += done.outputs
-        continue
+      if config.resume {
+        switch completion.check(input: input, outputName: name) {
+        case .reuse(let input, let outputs):
+          report.inputs.append(input)
+          report.outputs += outputs
+          continue
+        case .redo(let why):
+          if let why { report.warnings.append(why) }
+        }
       }
       completion.forget(outputName: name)
       let run = InputRun(
