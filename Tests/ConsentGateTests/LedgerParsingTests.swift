@@ -176,6 +176,7 @@ let header = "user_id,purpose,status,recorded_at\n"
     #"{"user_id":"u1","purpose":"ai_training","status":"granted"}"#,
     #"{"user_id":"u1","purpose":"ai_training","status":"granted","recorded_at":1.5}"#,
     #"{"user_id":"u1","purpose":"ai_training","status":"granted","recorded_at":1,"notice_version":true}"#,
+    #"{"user_id":"u1","purpose":"ai_training","status":"granted","recorded_at":1,"note":1,"note":2}"#,
   ])
   func jsonlBadRowsAreLenientable(_ line: String) throws {
     guard case .failure = try load(ledger: Array(line.utf8)) else {

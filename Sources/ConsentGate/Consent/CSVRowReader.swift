@@ -11,6 +11,7 @@ final class CSVRowReader {
 
   private let reader: DecodingReader
   private var chunk = [UInt8](repeating: 0, count: 1 << 18)
+  private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 16)
   private var chunkCount = 0
   private var chunkPos = 0
   private var eof = false
@@ -27,18 +28,20 @@ final class CSVRowReader {
     self.reader = reader
   }
 
+  deinit {
+    readBuffer.deallocate()
+  }
+
   private func nextByte() throws(Failure) -> UInt8? {
     if chunkPos == chunkCount {
       if eof { return nil }
       let n: Int
-      let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 16)
-      defer { raw.deallocate() }
       do {
-        n = try reader.read(into: raw)
+        n = try reader.read(into: readBuffer)
       } catch let error {
         throw .input(error)
       }
-      chunk.replaceSubrange(0..<n, with: raw[0..<n])
+      chunk.replaceSubrange(0..<n, with: readBuffer[0..<n])
       chunkCount = n
       chunkPos = 0
       if n == 0 {

@@ -316,6 +316,27 @@ public struct SideFileLoader {
 
   // MARK: JSONL
 
+  /// Whether two top-level keys are equal after unescaping (any key, not only the columns
+  /// read: parsers disagree on which duplicate wins).
+  private func hasDuplicateKey(
+    _ keys: [(start: Int, end: Int, escaped: Bool)], _ bytes: [UInt8], _ base: Int
+  ) -> Bool {
+    guard keys.count > 1 else { return false }
+    var seen: Set<[UInt8]> = []
+    for key in keys {
+      var text: [UInt8] = []
+      bytes[(base + key.start)..<(base + key.end)].withUnsafeBytes {
+        if key.escaped {
+          JSONString.unescape($0, into: &text)
+        } else {
+          text = Array($0)
+        }
+      }
+      if !seen.insert(text).inserted { return true }
+    }
+    return false
+  }
+
   private mutating func loadJSONL(
     _ file: String, _ reader: DecodingReader, _ kind: Kind, _ rows: inout Int,
     _ users: inout Int
@@ -325,6 +346,7 @@ public struct SideFileLoader {
       ? ["/user_id", "/purpose", "/status", "/recorded_at", "/notice_version", "/expires_at"]
       : ["/user_id", "/country"]
     let scanner = RecordScanner(pointers: keys.map { try! JSONPointer($0) })
+    scanner.collectsTopLevelKeys = true
     let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
     var scratch: [UInt8] = []
     while !full, let block = try framer.next() {
@@ -388,6 +410,9 @@ public struct SideFileLoader {
         }
         for k in 1..<keys.count where scanner.field(k).duplicate {
           row.problem = "duplicate key \"\(keys[k].dropFirst())\""
+        }
+        if row.problem == nil && hasDuplicateKey(scanner.topLevelKeys, bytes, base) {
+          row.problem = "duplicate key"
         }
         switch kind {
         case .ledger:

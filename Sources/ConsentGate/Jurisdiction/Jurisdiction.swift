@@ -178,15 +178,22 @@ public struct ProtectionSet: Sendable, Equatable {
   private func territory(ofSubdivision text: UnsafeRawBufferPointer, _ start: Int, _ end: Int)
     -> UInt16?
   {
-    let first = text[start] & 0xDF
-    guard first == UInt8(ascii: "F") || first == UInt8(ascii: "N") else { return nil }
-    var upper = ""
-    for i in start..<end {
-      let c = text[i]
-      upper.unicodeScalars.append(Unicode.Scalar((c >= 97 && c <= 122) ? c - 32 : c))
+    let n = end - start
+    guard n == 5 || n == 6 else { return nil }
+    @inline(__always) func upper(_ i: Int) -> UInt8 {
+      let c = text[start + i]
+      return (c >= 97 && c <= 122) ? c - 32 : c
     }
-    return CountryCodes.subdivisionTerritories[upper].flatMap { ProtectionSet.key($0) }
+    for (subdivision, own) in ProtectionSet.subdivisionTerritories
+    where subdivision.count == n && (0..<n).allSatisfy({ upper($0) == subdivision[$0] }) {
+      return own
+    }
+    return nil
   }
+
+  /// ``CountryCodes/subdivisionTerritories`` as bytes, for allocation-free matching.
+  private static let subdivisionTerritories: [([UInt8], UInt16)] = CountryCodes
+    .subdivisionTerritories.map { (Array($0.key.utf8), key($0.value)!) }
 
   public func classify(_ text: String) -> CountrySignal {
     var s = text

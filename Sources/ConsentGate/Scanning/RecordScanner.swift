@@ -58,6 +58,11 @@ public final class RecordScanner {
   private var keyScratch: [UInt8] = []
   private let rootTargets: UInt64
   private let rootEnters: UInt64
+  /// When set, the ranges of all top-level keys are collected into ``topLevelKeys`` (for
+  /// side files, where any duplicate key makes a row bad). Off on the record hot path.
+  public var collectsTopLevelKeys = false
+  /// Top-level keys of the last scan: content ranges and whether they hold escapes.
+  public private(set) var topLevelKeys: [(start: Int, end: Int, escaped: Bool)] = []
 
   public init(pointers: [JSONPointer]) {
     precondition(pointers.count <= RecordScanner.maxPointers, "too many JSON pointers")
@@ -98,6 +103,7 @@ public final class RecordScanner {
 
   public func scan(_ record: UnsafeRawBufferPointer) -> Bool {
     for k in 0..<pointers.count { fields[k] = FieldValue() }
+    if collectsTopLevelKeys { topLevelKeys.removeAll(keepingCapacity: true) }
     guard let raw = record.baseAddress, record.count > 0 else { return false }
     return scan(raw.assumingMemoryBound(to: UInt8.self), count: record.count)
   }
@@ -211,6 +217,7 @@ public final class RecordScanner {
         guard i < n, b[i] == UInt8(ascii: "\"") else { return false }
         guard let (close, esc) = scanString(b, i + 1, n) else { return false }
         let keyStart = i + 1
+        if collectsTopLevelKeys && depth == 1 { topLevelKeys.append((keyStart, close, esc)) }
         i = skipWhitespace(b, close + 1, n)
         guard i < n, b[i] == UInt8(ascii: ":") else { return false }
         i = skipWhitespace(b, i + 1, n)
