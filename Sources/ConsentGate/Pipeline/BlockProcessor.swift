@@ -34,8 +34,13 @@ public final class BlockProcessor {
 
   /// Processes `block` from the input whose quarantine `"source"` is `sourceJSON` (already a
   /// quoted JSON string).
-  public func process(_ block: RecordBlock, sourceJSON: [UInt8]) -> BlockOutcome {
+  public func process(
+    _ block: RecordBlock, sourceJSON: [UInt8], keptBuffer: [UInt8] = [],
+    quarantineBuffer: [UInt8] = []
+  ) -> BlockOutcome {
     var outcome = BlockOutcome(sequence: block.sequence)
+    outcome.kept = keptBuffer
+    outcome.quarantine = quarantineBuffer
     keptPlain.removeAll(keepingCapacity: true)
     quarantinePlain.removeAll(keepingCapacity: true)
     outcome.counts.lines = block.lineCount
@@ -60,8 +65,8 @@ public final class BlockProcessor {
         gzip.compress(quarantinePlain, appendingTo: &outcome.quarantine)
       }
     } else {
-      outcome.kept = keptPlain
-      outcome.quarantine = quarantinePlain
+      outcome.kept.append(contentsOf: keptPlain)
+      outcome.quarantine.append(contentsOf: quarantinePlain)
     }
     return outcome
   }

@@ -56,39 +56,31 @@ struct InputRun {
     var sourceJSON: [UInt8] = []
     JSONString.appendQuoted(source.displayName, to: &sourceJSON)
 
-    var writeError: OutputError?
-    func consume(_ outcomes: [BlockOutcome]) {
-      for outcome in outcomes {
-        result.input.counts.add(outcome.counts)
-        guard writeError == nil else { continue }
-        do {
-          try kept.write(outcome.kept)
-          try quarantine.write(outcome.quarantine)
-          kept.records += outcome.keptRecords
-          quarantine.records += outcome.quarantineRecords
-        } catch {
-          writeError = error
-        }
-      }
+    let sink = BlockSink(kept: kept, quarantine: quarantine)
+    if let pool {
+      framer.takeBuffer = { pool.takeBuffer() }
+      pool.startInput(sink)
     }
-
-    pool?.startInput()
+    var inputError: InputError?
     do {
       while let block = try framer.next() {
         if let pool {
-          consume(pool.submit(block, sourceJSON: sourceJSON))
+          pool.submit(block, sourceJSON: sourceJSON)
         } else {
-          consume([inline!.process(block, sourceJSON: sourceJSON)])
+          sink.consume(inline!.process(block, sourceJSON: sourceJSON))
         }
         onProgress(
           FilterProgress(
             input: source.displayName, bytesRead: source.bytesRead, bytesTotal: source.knownSize,
-            records: result.input.counts.records))
-        if writeError != nil { break }
+            records: pool?.recordsDone ?? sink.counts.records))
+        if pool == nil && sink.writeError != nil { break }
       }
-      consume(pool?.drain() ?? [])
     } catch {
-      consume(pool?.drain() ?? [])
+      inputError = error
+    }
+    pool?.finishInput()
+    result.input.counts = sink.counts
+    if let error = inputError {
       kept.discard()
       quarantine.discard()
       source.drain()
@@ -100,20 +92,20 @@ struct InputRun {
     }
     result.warnings = reader.warnings
     for w in reader.warnings { onMessage(w) }
-    if writeError == nil && policy.compression == .gzip {
+    if sink.writeError == nil && policy.compression == .gzip {
       // An empty gzip output is one empty member, so that it is a valid gzip file.
       let gzip = GzipMemberWriter(level: policy.level)
-      for file in [kept, quarantine] where file.bytesWritten == 0 && writeError == nil {
+      for file in [kept, quarantine] where file.bytesWritten == 0 {
         var member: [UInt8] = []
         gzip.compress([], appendingTo: &member)
-        do { try file.write(member) } catch { writeError = error }
+        do { try file.write(member) } catch { sink.fail(error) }
       }
     }
-    if writeError == nil && source.displayName != "-" {
+    if sink.writeError == nil && source.displayName != "-" {
       source.drain()
     }
     fillSizes(&result.input, source, reader)
-    if let writeError {
+    if let writeError = sink.writeError {
       kept.discard()
       quarantine.discard()
       result.outputFailed = true

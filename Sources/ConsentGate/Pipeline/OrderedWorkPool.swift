@@ -1,13 +1,21 @@
 import Foundation
 
-/// Runs blocks through per-thread ``BlockProcessor``s and hands the outcomes back in block
-/// order, with at most `limit` blocks in flight, so memory stays bounded whatever the input.
+/// Runs blocks through per-thread ``BlockProcessor``s and writes the outcomes in block order
+/// on a writer thread, with at most `limit` blocks in flight, so memory stays bounded
+/// whatever the input.
 ///
-/// Every block's bytes depend only on the block, and the outcomes are written in sequence
-/// order, so output bytes do not depend on the number of threads or on timing.
+///     reading thread ──blocks──▶ workers (decide, compress) ──outcomes──▶ writer thread
+///          ▲                                                                 │
+///          └──────────────── byte buffers, recycled ◀────────────────────────┘
+///
+/// The reading thread only reads, inflates and frames: on a two-core machine inflate is the
+/// longest single stage, so everything else happens elsewhere. Every block's output depends
+/// only on the block, and outcomes are written in sequence order, so output bytes do not
+/// depend on the number of threads or on timing. Buffers go back to a free list after use,
+/// so the steady state allocates nothing.
 ///
 /// `@unchecked Sendable`: every mutable field is read and written only while `condition`
-/// is locked; the worker threads share nothing else.
+/// is locked.
 final class OrderedWorkPool: @unchecked Sendable {
   private struct Job {
     var block: RecordBlock
@@ -18,22 +26,44 @@ final class OrderedWorkPool: @unchecked Sendable {
   private var queue: [Job] = []
   private var queueHead = 0
   private var finished: [Int: BlockOutcome] = [:]
-  private var inFlight = 0
+  private var submitted = 0
+  private var written = 0
+  private var recordsWritten = 0
+  private var sink: BlockSink?
   private var closed = false
-  private var nextToHand = 0
   private var running = 0
+  private var freeBuffers: [[UInt8]] = []
   let limit: Int
 
   init(threads: Int, policy: Policy, index: ConsentIndex) {
     limit = threads * 3
     for _ in 0..<threads {
-      running += 1
-      let thread = Thread { [self] in
+      start { [self] in
         let processor = BlockProcessor(policy: policy, index: index)
         self.work(processor)
       }
-      thread.stackSize = 1 << 20
-      thread.start()
+    }
+    start { [self] in self.write() }
+  }
+
+  private func start(_ body: @escaping @Sendable () -> Void) {
+    running += 1
+    let thread = Thread(block: body)
+    thread.stackSize = 1 << 20
+    thread.start()
+  }
+
+  /// An empty buffer, recycled where one is free.
+  func takeBuffer() -> [UInt8] {
+    condition.lock()
+    defer { condition.unlock() }
+    return freeBuffers.popLast() ?? []
+  }
+
+  private func recycleLocked(_ buffers: [UInt8]...) {
+    for var b in buffers where b.capacity > 0 && freeBuffers.count < limit * 4 {
+      b.removeAll(keepingCapacity: true)
+      freeBuffers.append(b)
     }
   }
 
@@ -53,62 +83,79 @@ final class OrderedWorkPool: @unchecked Sendable {
         queue.removeFirst(queueHead)
         queueHead = 0
       }
+      let kept = freeBuffers.popLast() ?? []
+      let quarantine = freeBuffers.popLast() ?? []
       condition.unlock()
-      let outcome = processor.process(job.block, sourceJSON: job.sourceJSON)
+      let outcome = processor.process(
+        job.block, sourceJSON: job.sourceJSON, keptBuffer: kept, quarantineBuffer: quarantine)
       condition.lock()
+      recycleLocked(job.block.bytes)
       finished[outcome.sequence] = outcome
       condition.broadcast()
       condition.unlock()
     }
   }
 
-  /// Starts a new input: block sequence numbers restart at 0.
-  func startInput() {
+  private func write() {
     condition.lock()
-    precondition(inFlight == 0)
-    nextToHand = 0
+    while true {
+      if let outcome = finished.removeValue(forKey: written), let sink {
+        condition.unlock()
+        sink.consume(outcome)
+        condition.lock()
+        written += 1
+        recordsWritten += outcome.counts.records
+        recycleLocked(outcome.kept, outcome.quarantine)
+        condition.broadcast()
+        continue
+      }
+      if closed && queueHead == queue.count && finished.isEmpty && submitted == written {
+        running -= 1
+        condition.broadcast()
+        condition.unlock()
+        return
+      }
+      condition.wait()
+    }
+  }
+
+  /// Starts a new input whose outcomes go to `sink`; block sequence numbers restart at 0.
+  func startInput(_ sink: BlockSink) {
+    condition.lock()
+    precondition(submitted == written && finished.isEmpty)
+    self.sink = sink
+    submitted = 0
+    written = 0
+    recordsWritten = 0
     condition.unlock()
   }
 
-  /// Queues a block, waiting while too many are in flight; returns the outcomes now ready,
-  /// in order.
-  func submit(_ block: RecordBlock, sourceJSON: [UInt8]) -> [BlockOutcome] {
+  /// Queues a block, waiting while too many are in flight.
+  func submit(_ block: RecordBlock, sourceJSON: [UInt8]) {
     condition.lock()
     defer { condition.unlock() }
-    var ready = takeReadyLocked()
-    while inFlight >= limit {
-      condition.wait()
-      ready += takeReadyLocked()
-    }
+    while submitted - written >= limit { condition.wait() }
     queue.append(Job(block: block, sourceJSON: sourceJSON))
-    inFlight += 1
-    condition.signal()
-    return ready
+    submitted += 1
+    condition.broadcast()
   }
 
-  /// Waits for every block in flight; returns their outcomes in order.
-  func drain() -> [BlockOutcome] {
+  /// Records written so far for the current input, for progress.
+  var recordsDone: Int {
     condition.lock()
     defer { condition.unlock() }
-    var ready = takeReadyLocked()
-    while inFlight > 0 {
-      condition.wait()
-      ready += takeReadyLocked()
-    }
-    return ready
+    return recordsWritten
   }
 
-  private func takeReadyLocked() -> [BlockOutcome] {
-    var ready: [BlockOutcome] = []
-    while let outcome = finished.removeValue(forKey: nextToHand) {
-      ready.append(outcome)
-      nextToHand += 1
-      inFlight -= 1
-    }
-    return ready
+  /// Waits until every submitted block is written; the sink then belongs to the caller.
+  func finishInput() {
+    condition.lock()
+    while written < submitted { condition.wait() }
+    sink = nil
+    condition.unlock()
   }
 
-  /// Stops the workers once the queue is empty.
+  /// Stops the threads once all work is done.
   func shutDown() {
     condition.lock()
     closed = true

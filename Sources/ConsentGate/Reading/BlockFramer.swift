@@ -64,6 +64,8 @@ public final class BlockFramer {
   private var nextLine = 1
   private var nextSequence = 0
   private let readSize = 1 << 18
+  /// Where block byte arrays come from; a pipeline hands back recycled ones.
+  public var takeBuffer: () -> [UInt8] = { [] }
 
   public init(reader: DecodingReader, blockTarget: Int = 1 << 20, maxRecordBytes: Int) {
     self.reader = reader
@@ -135,9 +137,10 @@ public final class BlockFramer {
 
   private func emit(upTo end: Int, finalLine: Bool) -> RecordBlock {
     let lines = linesSeen + (finalLine ? 1 : 0)
+    var bytes = takeBuffer()
+    bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<end]))
     let block = RecordBlock(
-      sequence: nextSequence, firstLine: nextLine, lineCount: lines,
-      bytes: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<end])), oversized: nil)
+      sequence: nextSequence, firstLine: nextLine, lineCount: lines, bytes: bytes, oversized: nil)
     nextSequence += 1
     nextLine += lines
     linesSeen = 0

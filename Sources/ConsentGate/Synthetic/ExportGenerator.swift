@@ -41,12 +41,66 @@ public struct ExportGenerator {
   private static let elsewhere = [
     "US", "BR", "IN", "JP", "GB", "CH", "CA", "AU", "MX", "NG", "KR", "TR", "FR-PF", "GL", "uk",
   ]
-  private static let words = [
-    "the", "and", "training", "data", "model", "weekend", "coffee", "Berlin", "café", "naïve",
-    "Zürich", "straße", "niño", "ελληνικά", "русский", "日本語", "中文", "한국어", "emoji",
-    "🚀", "🎉", "😀", "👩‍💻", "❤️", "tonight", "release", "update", "thread", "football", "music",
-    "\\\"quoted\\\"", "line\\nbreak", "tab\\there", "caf\\u00e9", "path\\/to", "a\\\\b",
+  /// Frequent words: real posts are mostly these.
+  private static let common = """
+    the a to and of in is it you that for on with this my be at so just are was not have we \
+    me but all like out get about one new now more what when today time people love good day \
+    see know can your great from by up its how no do if or will go they he she our his her an \
+    there here than been back still some got think really make after first last best every \
+    never always want need too much very home work night week year data model training thanks
+    """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+  /// Rarer tokens: unicode, emoji and JSON escapes, as exports carry them.
+  private static let special = [
+    "café", "naïve", "Zürich", "straße", "niño", "ελληνικά", "русский", "日本語", "中文", "한국어",
+    "🚀", "🎉", "😀", "👩‍💻", "❤️", "\\\"quoted\\\"", "line\\nbreak", "tab\\there", "caf\\u00e9",
+    "path\\/to", "a\\\\b", "\\ud83d\\ude00",
   ]
+  private static let consonants = Array("bcdfghjklmnprstvwzy")
+  private static let vowels = Array("aeiou")
+  private static let base62 = Array(
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+  /// A made-up word of 1–4 syllables: the long tail of a real vocabulary.
+  private static func pseudoWord(_ rng: inout SplitMix64) -> String {
+    var w = ""
+    for _ in 0..<(1 + Int(rng.next() % 4)) {
+      w.append(consonants[Int(rng.next() % UInt64(consonants.count))])
+      w.append(vowels[Int(rng.next() % UInt64(vowels.count))])
+      if rng.next() % 3 == 0 { w.append(consonants[Int(rng.next() % UInt64(consonants.count))]) }
+    }
+    return w
+  }
+
+  /// `v / 100` written with two decimals, exactly.
+  private static func decimal(_ v: Int) -> String {
+    let a = abs(v)
+    let cents = a % 100
+    return (v < 0 ? "-" : "") + "\(a / 100)." + (cents < 10 ? "0" : "") + "\(cents)"
+  }
+
+  private static func token(_ rng: inout SplitMix64, _ length: Int) -> String {
+    String((0..<length).map { _ in base62[Int(rng.next() % 62)] })
+  }
+
+  /// Post text: mostly frequent words, a long tail of rare ones, some numbers, links,
+  /// mentions, unicode, emoji and escapes.
+  private static func postText(_ rng: inout SplitMix64, users: Int) -> String {
+    var text = ""
+    let count = 25 + Int(rng.next() % 70)
+    for w in 0..<count {
+      if w > 0 { text += " " }
+      let roll = rng.next() % 100
+      switch roll {
+      case 0..<80: text += common[Int(rng.next() % UInt64(common.count))]
+      case 80..<89: text += pseudoWord(&rng)
+      case 89..<92: text += String(rng.next() % 100_000)
+      case 92..<93: text += "https://ex.am/\(token(&rng, 10))"
+      case 93..<96: text += "#\(pseudoWord(&rng))"
+      default: text += special[Int(rng.next() % UInt64(special.count))]
+      }
+    }
+    return text
+  }
 
   /// Writes everything under `directory`.
   public func write(to directory: String) throws -> Written {
@@ -145,12 +199,7 @@ public struct ExportGenerator {
     let u = Int(rng.next() % UInt64(users))
     let kind = ["post", "comment", "reply"][Int(rng.next() % 3)]
     let created = 1_704_067_200 + Int64(rng.next() % 60_000_000)
-    var text = ""
-    let wordCount = 40 + Int(rng.next() % 90)
-    for w in 0..<wordCount {
-      if w > 0 { text += " " }
-      text += Self.words[Int(rng.next() % UInt64(Self.words.count))]
-    }
+    let text = Self.postText(&rng, users: users)
     let geo = Self.eea.prefix(10) + Self.elsewhere.prefix(6)
     let country = geo[geo.index(geo.startIndex, offsetBy: Int(rng.next() % UInt64(geo.count)))]
     var mentions: [String] = []
@@ -164,12 +213,12 @@ public struct ExportGenerator {
       idField = "\"user_id\":\"\(userID(u))\""
     }
     var line =
-      "{\"id\":\"\(kind)-\(number)\",\(idField),\"type\":\"\(kind)\","
+      "{\"id\":\"\(kind)-\(number)\",\"uid\":\"\(Self.token(&rng, 8))\",\(idField),\"type\":\"\(kind)\","
       + "\"created_at\":\"\(Timestamp(seconds: created).rfc3339)\","
       + "\"author\":{\"handle\":\"@user\(userID(u))\",\"display_name\":\"User \(u) ✨\","
       + "\"followers\":\(rng.next() % 100_000),\"verified\":\(rng.next() % 5 == 0)},"
       + "\"text\":\"\(text)\",\"lang\":\"\(["en", "de", "fr", "es", "ja"][Int(rng.next() % 5)])\","
-      + "\"geo\":{\"country\":\"\(country)\",\"place\":{\"name\":\"Somewhere\",\"lat\":\(Double(rng.next() % 18000) / 100 - 90),\"lon\":\(Double(rng.next() % 36000) / 100 - 180)}},"
+      + "\"geo\":{\"country\":\"\(country)\",\"place\":{\"name\":\"Somewhere\",\"lat\":\(Self.decimal(Int(rng.next() % 18000) - 9000)),\"lon\":\(Self.decimal(Int(rng.next() % 36000) - 18000))}},"
       + "\"mentions\":[\(mentions.joined(separator: ","))],"
       + "\"hashtags\":[\"#ai\",\"#data\"],"
       + "\"metrics\":{\"likes\":\(rng.next() % 5000),\"shares\":\(rng.next() % 500),\"replies\":\(rng.next() % 300)},"
