@@ -33,6 +33,16 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    .executableTarget(
+      name: "consentgate-bench",
+      dependencies: ["ConsentGate", "CZlib"],
+      path: "Benchmarks/Throughput"
+    ),
+    .executableTarget(
+      name: "consentgate-fuzz",
+      dependencies: ["ConsentGate"],
+      path: "Fuzz/Sources"
+    ),
     .testTarget(
       name: "ConsentGateTests",
       dependencies: ["ConsentGate"]

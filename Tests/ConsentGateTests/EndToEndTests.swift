@@ -107,6 +107,29 @@ let smallRecords = """
     #expect(outputs[0]["sha256"] as? String == sha256Hex(readBytes(dir + "/out/kept/a.jsonl.gz")))
   }
 
+  @Test(arguments: ["1", "2"])
+  func inputHashesCoverEachWholeFile(threads: String) throws {
+    let dir = temporaryFolder()
+    var big = ""
+    for i in 0..<30_000 { big += "{\"user_id\":\"u\(i % 5)\",\"n\":\(i)}\n" }
+    writeFile(dir + "/a.jsonl.gz", gzipMember(Array(big.utf8)))
+    writeFile(dir + "/b.jsonl", smallRecords)
+    let whole = gzipMember(Array(big.utf8))
+    writeFile(dir + "/c.gz", Array(whole[0..<(whole.count / 2)]))
+    let r = cg(
+      [
+        "filter", "--out", dir + "/o", "--threads", threads, dir + "/a.jsonl.gz", dir + "/c.gz",
+        dir + "/b.jsonl",
+      ]
+        + smallCorpus(dir))
+    #expect(r.status == 2)
+    let inputs = try reportJSON(dir + "/o")["inputs"] as! [[String: Any]]
+    for (input, name) in zip(inputs, ["a.jsonl.gz", "c.gz", "b.jsonl"]) {
+      #expect(input["sha256"] as? String == sha256Hex(readBytes(dir + "/" + name)), "\(name)")
+      #expect(input["bytes_compressed"] as? Int == readBytes(dir + "/" + name).count)
+    }
+  }
+
   @Test func exitZeroWithEmptyInputWritesEmptyMembers() throws {
     let dir = temporaryFolder()
     writeFile(dir + "/empty.jsonl", "")

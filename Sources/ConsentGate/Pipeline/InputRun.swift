@@ -29,6 +29,10 @@ struct InputRun {
     let reader: DecodingReader
     do {
       source = try InputSource(path: path)
+      if let pool {
+        pool.beginInputHash()
+        source.chunkObserver = { pool.hashInput($0) }
+      }
       reader = try DecodingReader(source: source)
     } catch {
       result.input.status = error.status
@@ -49,8 +53,8 @@ struct InputRun {
       result.outputFailed = true
       result.input.error = "cannot write \(error.description)"
       onMessage(result.input.error!)
-      source.drain()
-      result.input.sha256 = source.sha256Hex()
+      source.chunkObserver = nil
+      result.input.sha256 = try? fileSHA256(path)
       return result
     }
     var sourceJSON: [UInt8] = []
@@ -78,16 +82,19 @@ struct InputRun {
     } catch {
       inputError = error
     }
-    pool?.finishInput()
+    // Read and hash what is left, so the SHA-256 covers the whole file even after an error.
+    if inputError != nil || source.displayName != "-" { source.drain() }
+    let digest = pool?.finishInput() ?? source.sha256Hex()
     result.input.counts = sink.counts
+    result.input.sha256 = digest
+    result.input.bytesCompressed = source.bytesRead
+    result.input.bytesUncompressed = reader.bytesDecoded
     if let error = inputError {
       kept.discard()
       quarantine.discard()
-      source.drain()
       result.input.status = error.status
       result.input.error = message(for: error, afterLine: framer.linesFramed)
       onMessage(result.input.error!)
-      fillSizes(&result.input, source, reader)
       return result
     }
     result.warnings = reader.warnings
@@ -101,10 +108,6 @@ struct InputRun {
         do { try file.write(member) } catch { sink.fail(error) }
       }
     }
-    if sink.writeError == nil && source.displayName != "-" {
-      source.drain()
-    }
-    fillSizes(&result.input, source, reader)
     if let writeError = sink.writeError {
       kept.discard()
       quarantine.discard()
@@ -132,14 +135,6 @@ struct InputRun {
       onMessage(result.input.error!)
     }
     return result
-  }
-
-  private func fillSizes(
-    _ input: inout InputReport, _ source: InputSource, _ reader: DecodingReader
-  ) {
-    input.sha256 = source.sha256Hex()
-    input.bytesCompressed = source.bytesRead
-    input.bytesUncompressed = reader.bytesDecoded
   }
 
   private func message(for error: InputError, afterLine line: Int) -> String {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Runs blocks through per-thread ``BlockProcessor``s and writes the outcomes in block order
@@ -32,7 +33,15 @@ final class OrderedWorkPool: @unchecked Sendable {
   private var sink: BlockSink?
   private var closed = false
   private var running = 0
+  /// Block byte arrays (about a block and a read in size) and output arrays are kept apart,
+  /// so that a block never lands in a smaller output array and has to grow.
+  private var freeBlockBuffers: [[UInt8]] = []
   private var freeBuffers: [[UInt8]] = []
+  /// Raw input chunks waiting to be hashed on the writer thread, in read order.
+  private var inputChunks: [[UInt8]] = []
+  private var inputChunksHead = 0
+  private var freeChunks: [[UInt8]] = []
+  private var inputHasher = SHA256()
   let limit: Int
 
   init(threads: Int, policy: Policy, index: ConsentIndex) {
@@ -53,11 +62,11 @@ final class OrderedWorkPool: @unchecked Sendable {
     thread.start()
   }
 
-  /// An empty buffer, recycled where one is free.
+  /// An empty block buffer, recycled where one is free.
   func takeBuffer() -> [UInt8] {
     condition.lock()
     defer { condition.unlock() }
-    return freeBuffers.popLast() ?? []
+    return freeBlockBuffers.popLast() ?? []
   }
 
   private func recycleLocked(_ buffers: [UInt8]...) {
@@ -65,6 +74,27 @@ final class OrderedWorkPool: @unchecked Sendable {
       b.removeAll(keepingCapacity: true)
       freeBuffers.append(b)
     }
+  }
+
+  /// Starts hashing a new input's raw bytes: call before its first byte is read.
+  func beginInputHash() {
+    condition.lock()
+    while inputChunksHead < inputChunks.count { condition.wait() }
+    inputHasher = SHA256()
+    condition.unlock()
+  }
+
+  /// Queues a copy of a raw input chunk for hashing on the writer thread.
+  func hashInput(_ chunk: UnsafeRawBufferPointer) {
+    condition.lock()
+    var copy = freeChunks.popLast() ?? []
+    condition.unlock()
+    copy.removeAll(keepingCapacity: true)
+    copy.append(contentsOf: chunk)
+    condition.lock()
+    inputChunks.append(copy)
+    condition.broadcast()
+    condition.unlock()
   }
 
   private func work(_ processor: BlockProcessor) {
@@ -89,7 +119,11 @@ final class OrderedWorkPool: @unchecked Sendable {
       let outcome = processor.process(
         job.block, sourceJSON: job.sourceJSON, keptBuffer: kept, quarantineBuffer: quarantine)
       condition.lock()
-      recycleLocked(job.block.bytes)
+      if freeBlockBuffers.count < limit * 2 {
+        var bytes = job.block.bytes
+        bytes.removeAll(keepingCapacity: true)
+        freeBlockBuffers.append(bytes)
+      }
       finished[outcome.sequence] = outcome
       condition.broadcast()
       condition.unlock()
@@ -99,6 +133,20 @@ final class OrderedWorkPool: @unchecked Sendable {
   private func write() {
     condition.lock()
     while true {
+      if inputChunksHead < inputChunks.count {
+        let chunk = inputChunks[inputChunksHead]
+        inputChunksHead += 1
+        if inputChunksHead == inputChunks.count {
+          inputChunks.removeAll(keepingCapacity: true)
+          inputChunksHead = 0
+        }
+        condition.unlock()
+        chunk.withUnsafeBytes { inputHasher.update(bufferPointer: $0) }
+        condition.lock()
+        if freeChunks.count < 8 { freeChunks.append(chunk) }
+        condition.broadcast()
+        continue
+      }
       if let outcome = finished.removeValue(forKey: written), let sink {
         condition.unlock()
         sink.consume(outcome)
@@ -109,7 +157,9 @@ final class OrderedWorkPool: @unchecked Sendable {
         condition.broadcast()
         continue
       }
-      if closed && queueHead == queue.count && finished.isEmpty && submitted == written {
+      if closed && queueHead == queue.count && finished.isEmpty && submitted == written
+        && inputChunksHead == inputChunks.count
+      {
         running -= 1
         condition.broadcast()
         condition.unlock()
@@ -147,12 +197,15 @@ final class OrderedWorkPool: @unchecked Sendable {
     return recordsWritten
   }
 
-  /// Waits until every submitted block is written; the sink then belongs to the caller.
-  func finishInput() {
+  /// Waits until every submitted block is written and every input chunk hashed; the sink
+  /// then belongs to the caller. Returns the input's SHA-256.
+  func finishInput() -> String {
     condition.lock()
-    while written < submitted { condition.wait() }
+    while written < submitted || inputChunksHead < inputChunks.count { condition.wait() }
     sink = nil
+    let digest = hexString(inputHasher.finalize())
     condition.unlock()
+    return digest
   }
 
   /// Stops the threads once all work is done.

@@ -45,6 +45,9 @@ public final class InputSource {
   private let fd: Int32
   private let ownsDescriptor: Bool
   private var hasher = SHA256()
+  /// When set, every chunk read goes here instead of the built-in hasher: a pipeline hashes
+  /// the input on another thread, so the reading thread only reads and inflates.
+  public var chunkObserver: ((UnsafeRawBufferPointer) -> Void)?
   /// Bytes read from the file so far.
   public private(set) var bytesRead: UInt64 = 0
   /// The file's size, where it is a regular file (for progress and ETA).
@@ -88,7 +91,8 @@ public final class InputSource {
       let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
       if n >= 0 {
         if n > 0 {
-          hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+          let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+          if let chunkObserver { chunkObserver(chunk) } else { hasher.update(bufferPointer: chunk) }
           bytesRead += UInt64(n)
         }
         return n
@@ -106,7 +110,7 @@ public final class InputSource {
     while let n = try? read(into: scratch), n > 0 {}
   }
 
-  /// Lowercase hex SHA-256 of the bytes read so far.
+  /// Lowercase hex SHA-256 of the bytes read so far (without a ``chunkObserver``).
   public func sha256Hex() -> String {
     hexString(hasher.finalize())
   }

@@ -1,0 +1,244 @@
+// Throughput benchmarks for the stages of consentgate, each against a reference measured in
+// the same run. Run through Benchmarks/run.sh, which builds in release mode and makes the data
+// with `consentgate generate`. Figures are printed, never asserted.
+import CZlib
+import ConsentGate
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+  let start = DispatchTime.now().uptimeNanoseconds
+  try body()
+  return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func peakRSSMiB() -> Double {
+  var usage = rusage()
+  getrusage(RUSAGE_SELF.rawValue, &usage)
+  return Double(usage.ru_maxrss) / 1024
+}
+
+func report(_ name: String, _ value: Double, _ unit: String) {
+  let padded = name.padding(toLength: 48, withPad: " ", startingAt: 0)
+  print(padded + String(format: "%10.2f ", value) + unit)
+}
+
+/// A bare zlib inflate loop: the reference the reading layer is held to.
+func bareInflate(_ path: String) -> UInt64 {
+  let fd = open(path, O_RDONLY)
+  defer { close(fd) }
+  let input = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 64)
+  let output = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+  defer {
+    input.deallocate()
+    output.deallocate()
+  }
+  let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+  stream.initialize(to: z_stream())
+  inflateInit2_(stream, 31, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+  var total: UInt64 = 0
+  while true {
+    if stream.pointee.avail_in == 0 {
+      let n = read(fd, input.baseAddress, input.count)
+      if n <= 0 { break }
+      stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
+      stream.pointee.avail_in = UInt32(n)
+    }
+    stream.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    stream.pointee.avail_out = UInt32(output.count)
+    let rc = inflate(stream, Z_NO_FLUSH)
+    total += UInt64(output.count - Int(stream.pointee.avail_out))
+    if rc == Z_STREAM_END { inflateReset(stream) } else if rc != Z_OK && rc != Z_BUF_ERROR { break }
+  }
+  inflateEnd(stream)
+  stream.deallocate()
+  return total
+}
+
+/// Reading + framing through the library, as `filter` does it.
+func readAndFrame(_ path: String) throws -> (bytes: UInt64, lines: Int) {
+  let reader = try DecodingReader(source: try InputSource(path: path))
+  let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
+  var recycled: [UInt8] = []
+  framer.takeBuffer = { recycled }
+  var lines = 0
+  while let block = try framer.next() {
+    lines += block.lineCount
+    recycled = block.bytes
+    recycled.removeAll(keepingCapacity: true)
+  }
+  return (reader.bytesDecoded, lines)
+}
+
+func benchRead(_ path: String) throws {
+  var bytes: UInt64 = 0
+  let bare = seconds { bytes = bareInflate(path) }
+  var framed: (bytes: UInt64, lines: Int) = (0, 0)
+  let ours = try seconds { framed = try readAndFrame(path) }
+  precondition(framed.bytes == bytes, "decoded sizes differ")
+  report("bare zlib inflate loop", Double(bytes) / 1e6 / bare, "MB/s")
+  report("read + frame (DecodingReader, BlockFramer)", Double(bytes) / 1e6 / ours, "MB/s")
+  report("read + frame ÷ bare inflate", bare / ours, "×")
+  report("peak RSS", peakRSSMiB(), "MiB")
+}
+
+/// Decoded lines of a file, for the in-memory benchmarks.
+func loadLines(_ path: String, limit: Int) throws -> [[UInt8]] {
+  let reader = try DecodingReader(source: try InputSource(path: path))
+  let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
+  var lines: [[UInt8]] = []
+  while lines.count < limit, let block = try framer.next() {
+    for line in block.bytes.split(separator: 0x0A) where lines.count < limit {
+      lines.append(Array(line.last == 0x0D ? line.dropLast() : line))
+    }
+  }
+  return lines
+}
+
+func benchScan(_ path: String) throws {
+  let lines = try loadLines(path, limit: 200_000)
+  let total = lines.reduce(0) { $0 + $1.count }
+  let scanner = RecordScanner(pointers: [
+    try JSONPointer("/user_id"), try JSONPointer("/geo/country"),
+  ])
+  var valid = 0
+  var best = Double.infinity
+  for _ in 0..<5 {
+    valid = 0
+    best = min(
+      best,
+      seconds {
+        for line in lines {
+          line.withUnsafeBytes { raw in
+            if UTF8Validation.isValid(raw) && scanner.scan(raw) { valid += 1 }
+          }
+        }
+      })
+  }
+  var foundation = 0
+  let reference = seconds {
+    for line in lines.prefix(50_000) {
+      if (try? JSONSerialization.jsonObject(with: Data(line))) is [String: Any] { foundation += 1 }
+    }
+  }
+  let referenceBytes = lines.prefix(50_000).reduce(0) { $0 + $1.count }
+  let oursRate = Double(total) / best
+  let theirRate = Double(referenceBytes) / reference
+  report("records scanned (valid)", Double(valid), "")
+  report("average record", Double(total) / Double(lines.count), "bytes")
+  report("validate + extract 2 fields, one core", oursRate / 1e9, "GB/s")
+  report("JSONSerialization, one core", theirRate / 1e9, "GB/s")
+  report("scanner ÷ JSONSerialization", oursRate / theirRate, "×")
+}
+
+func benchIndex(users: Int) throws {
+  let dir = NSTemporaryDirectory() + "cg-index-bench"
+  try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  let ledger = dir + "/ledger.csv"
+  // One granted event per user, ids like real numeric account ids.
+  if !FileManager.default.fileExists(atPath: ledger + ".\(users)") {
+    let handle =
+      FileHandle(forWritingAtPath: ledger)
+      ?? {
+        _ = FileManager.default.createFile(atPath: ledger, contents: nil)
+        return FileHandle(forWritingAtPath: ledger)!
+      }()
+    handle.truncateFile(atOffset: 0)
+    var text = "user_id,purpose,status,recorded_at\n"
+    for u in 0..<users {
+      text += "\(100_000_000_000 + u * 7919),ai_training,granted,2024-01-01T00:00:00Z\n"
+      if text.utf8.count > 1 << 20 {
+        handle.write(Data(text.utf8))
+        text = ""
+      }
+    }
+    handle.write(Data(text.utf8))
+    handle.closeFile()
+    _ = FileManager.default.createFile(atPath: ledger + ".\(users)", contents: nil)
+  }
+  let policy = try {
+    var s = PolicySettings()
+    s.cutoff = "2025-01-01T00:00:00Z"
+    return try s.policy(runStart: Timestamp(seconds: 0))
+  }()
+  let rssBefore = peakRSSMiB()
+  var loader = SideFileLoader(policy: policy)
+  let load = try seconds { try loader.load(consent: [ledger], jurisdictions: []) }
+  let index = loader.index
+  let idBytes = (0..<users).reduce(0) { $0 + String(100_000_000_000 + $1 * 7919).utf8.count }
+  report("users", Double(index.count), "")
+  report("load rate (CSV rows)", Double(users) / load / 1e6, "M rows/s")
+  report(
+    "index bytes per user, ids excluded", Double(index.memoryBytes - idBytes) / Double(users), "B")
+  report("peak RSS growth while loading", peakRSSMiB() - rssBefore, "MiB")
+  var rng = SplitMix64(seed: 5)
+  let probes: [[UInt8]] = (0..<1_000_000).map { _ in
+    let u = Int(rng.next() % UInt64(users * 2))
+    return Array(String(100_000_000_000 + u * 7919).utf8)
+  }
+  var hits = 0
+  let lookup = seconds {
+    for _ in 0..<10 {
+      for p in probes { p.withUnsafeBytes { if index.find($0) != nil { hits += 1 } } }
+    }
+  }
+  report("lookups, one core (half of them misses)", 10_000_000 / lookup / 1e6, "M/s")
+  _ = hits
+}
+
+func benchDeflate(_ path: String, level: Int) throws {
+  let lines = try loadLines(path, limit: 300_000)
+  var blocks: [[UInt8]] = []
+  var current: [UInt8] = []
+  for line in lines {
+    current += line
+    current.append(0x0A)
+    if current.count >= 1 << 20 {
+      blocks.append(current)
+      current = []
+    }
+  }
+  blocks.append(current)
+  let total = blocks.reduce(0) { $0 + $1.count }
+  let writer = GzipMemberWriter(level: level)
+  var out: [UInt8] = []
+  var compressed = 0
+  let t = seconds {
+    for b in blocks {
+      out.removeAll(keepingCapacity: true)
+      writer.compress(b, appendingTo: &out)
+      compressed += out.count
+    }
+  }
+  let sample = NSTemporaryDirectory() + "cg-deflate-sample"
+  _ = FileManager.default.createFile(atPath: sample, contents: Data(blocks.joined()))
+  let gzip = Process()
+  gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
+  gzip.arguments = ["-c", "gzip -\(level) -c \(sample) > /dev/null"]
+  let reference = try seconds {
+    try gzip.run()
+    gzip.waitUntilExit()
+  }
+  report("block deflate level \(level), one thread", Double(total) / 1e6 / t, "MB/s")
+  report("gzip -\(level), same bytes", Double(total) / 1e6 / reference, "MB/s")
+  report("block deflate ÷ gzip -\(level)", reference / t, "×")
+  report("compression ratio", Double(total) / Double(compressed), ":1")
+}
+
+let args = CommandLine.arguments
+guard args.count >= 3 else {
+  print("usage: consentgate-bench read|scan|deflate FILE | index USERS")
+  exit(64)
+}
+switch args[1] {
+case "read": try benchRead(args[2])
+case "scan": try benchScan(args[2])
+case "index": try benchIndex(users: Int(args[2]) ?? 10_000_000)
+case "deflate": try benchDeflate(args[2], level: args.count > 3 ? Int(args[3])! : 6)
+default:
+  print("unknown benchmark \(args[1])")
+  exit(64)
+}

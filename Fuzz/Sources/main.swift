@@ -1,0 +1,163 @@
+// libFuzzer targets for the parts hostile input reaches first. Built with
+// `Fuzz/run.sh`, which passes -sanitize=fuzzer,address and -DFUZZING; without FUZZING this
+// program replays files instead, so crashes found become plain regression runs.
+import ConsentGate
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+typealias FuzzTarget = (UnsafeRawBufferPointer) -> Void
+
+/// Scanner: validation and extraction must never crash, and results stay in bounds.
+// nonisolated(unsafe): libFuzzer calls the target from one thread only.
+nonisolated(unsafe) let scanner = RecordScanner(pointers: [
+  try! JSONPointer("/user_id"), try! JSONPointer("/geo/country"), try! JSONPointer("/a/0/b~1c"),
+  try! JSONPointer(""),
+])
+
+func fuzzScan(_ data: UnsafeRawBufferPointer) {
+  guard UTF8Validation.isValid(data) else { return }
+  guard scanner.scan(data) else { return }
+  for k in 0..<4 {
+    let f = scanner.field(k)
+    precondition(f.start >= 0 && f.start <= f.end && f.end <= data.count)
+    if f.kind == .string {
+      var out: [UInt8] = []
+      JSONString.unescape(UnsafeRawBufferPointer(rebasing: data[f.start..<f.end]), into: &out)
+    }
+  }
+}
+
+let scratchPath = NSTemporaryDirectory() + "cg-fuzz-\(getpid())"
+
+func withScratchFile(_ data: UnsafeRawBufferPointer, _ body: (String) -> Void) {
+  let fd = open(scratchPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+  if data.count > 0 { _ = write(fd, data.baseAddress, data.count) }
+  close(fd)
+  body(scratchPath)
+}
+
+/// Reader and framer: any bytes decode to blocks or to one of the input errors.
+func fuzzGzip(_ data: UnsafeRawBufferPointer) {
+  withScratchFile(data) { path in
+    do {
+      let framer = BlockFramer(
+        reader: try DecodingReader(source: try InputSource(path: path), chunkSize: 64),
+        blockTarget: 256, maxRecordBytes: 512)
+      var line = 1
+      while let block = try framer.next() {
+        precondition(block.firstLine == line)
+        line += block.lineCount
+      }
+    } catch {}
+  }
+}
+
+let ledgerPolicy: Policy = {
+  var s = PolicySettings()
+  s.cutoff = "2025-01-01T00:00:00Z"
+  s.noticeVersions = ["v2"]
+  s.maxConsentAge = 30
+  return try! s.policy(runStart: Timestamp(seconds: 0))
+}()
+
+/// Ledger and tag readers: load or fail with file:line errors, never crash.
+func fuzzLedger(_ data: UnsafeRawBufferPointer) {
+  withScratchFile(data) { path in
+    for lenient in [false, true] {
+      var policy = ledgerPolicy
+      policy.lenientLedger = lenient
+      var loader = SideFileLoader(policy: policy)
+      _ = try? loader.load(consent: [path], jurisdictions: [path])
+    }
+  }
+}
+
+nonisolated(unsafe) let decider: RecordDecider = {
+  var s = PolicySettings()
+  s.cutoff = "2025-01-01T00:00:00Z"
+  s.countryPath = ["/geo/country", "/country"]
+  s.consentCovers = "since-grant"
+  let policy = try! s.policy(runStart: Timestamp(seconds: 0))
+  let dir = NSTemporaryDirectory() + "cg-fuzz-ledger-\(getpid())"
+  try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  _ = FileManager.default.createFile(
+    atPath: dir + "/l.csv",
+    contents: Data(
+      "user_id,purpose,status,recorded_at\nu1,ai_training,granted,2024-01-01T00:00:00Z\n5,ai_training,objected,1\n"
+        .utf8))
+  _ = FileManager.default.createFile(
+    atPath: dir + "/t.csv", contents: Data("user_id,country\nu1,DE\n5,US\n".utf8))
+  var loader = SideFileLoader(policy: policy)
+  try! loader.load(consent: [dir + "/l.csv"], jurisdictions: [dir + "/t.csv"])
+  return RecordDecider(policy: policy, index: loader.index)
+}()
+
+/// The whole per-record decision: one reason, and a kept record is valid UTF-8 JSON.
+func fuzzDecide(_ data: UnsafeRawBufferPointer) {
+  let verdict = decider.decide(data)
+  if verdict.reason.disposition == .keep {
+    precondition(UTF8Validation.isValid(data))
+  }
+}
+
+nonisolated(unsafe) let targets: [String: FuzzTarget] = [
+  "scan": fuzzScan, "gzip": fuzzGzip, "ledger": fuzzLedger, "decide": fuzzDecide,
+]
+
+nonisolated(unsafe) var selected: FuzzTarget = fuzzScan
+
+#if FUZZING
+  @_silgen_name("LLVMFuzzerRunDriver")
+  func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+  ) -> Int32
+#endif
+
+@main
+enum FuzzMain {
+  static func main() {
+    var args = CommandLine.arguments
+    guard args.count >= 2, let target = targets[args[1]] else {
+      print("usage: consentgate-fuzz scan|gzip|ledger|decide [libFuzzer options | files…]")
+      exit(64)
+    }
+    selected = target
+    args.remove(at: 1)
+    #if FUZZING
+      var argc = Int32(args.count)
+      var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+      let code = cArgs.withUnsafeMutableBufferPointer { buffer -> Int32 in
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = buffer.baseAddress
+        return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+          selected(UnsafeRawBufferPointer(start: data, count: size))
+          return 0
+        }
+      }
+      exit(code)
+    #else
+      // Replay: every file named (or every file in a folder named) runs once.
+      var files: [String] = []
+      for path in args.dropFirst() {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+          files += ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map
+          {
+            path + "/" + $0
+          }
+        } else {
+          files.append(path)
+        }
+      }
+      for file in files {
+        let data = FileManager.default.contents(atPath: file) ?? Data()
+        data.withUnsafeBytes { selected($0) }
+      }
+      print("replayed \(files.count) inputs")
+    #endif
+  }
+}
