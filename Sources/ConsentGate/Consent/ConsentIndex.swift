@@ -53,6 +53,21 @@ public struct ConsentIndex: Sendable {
   /// Distinct users.
   public var count: Int { hashes.count }
 
+  /// Releases the spare capacity that growing by doubling left behind: call once loading is
+  /// done. The index is then at its smallest, about 35 bytes a user plus the ids.
+  public mutating func compact() {
+    func exact<T>(_ a: [T]) -> [T] {
+      a.withUnsafeBufferPointer { [T]($0) }
+    }
+    arena = exact(arena)
+    idRefs = exact(idRefs)
+    hashes = exact(hashes)
+    flags = exact(flags)
+    seconds = exact(seconds)
+    fractions = exact(fractions)
+    lastFile = exact(lastFile)
+  }
+
   /// Approximate bytes held, for the memory figure.
   public var memoryBytes: Int {
     arena.capacity + idRefs.capacity * 8 + hashes.capacity * 4 + flags.capacity

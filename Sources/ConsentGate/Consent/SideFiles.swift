@@ -85,6 +85,7 @@ public struct SideFileLoader {
       load(path, .tags)
     }
     if !errors.isEmpty { throw SideFileFailure(errors: errors) }
+    index.compact()
   }
 
   private var full: Bool { errors.count >= SideFileLoader.maxReportedErrors }

@@ -129,19 +129,19 @@ public struct ExportGenerator {
       let granted = base + Int64(rng.next() % 40_000_000)
       let c = rng.next() % 100
       let notice = ["v1", "v2", "v2.1"][Int(rng.next() % 3)]
-      if c < 62 {
+      if c < 50 {
         ledgerRows.append("\(id),ai_training,granted,\(time(granted)),\(notice),")
-      } else if c < 70 {
+      } else if c < 58 {
         ledgerRows.append("\(id),ai_training,granted,\(time(granted)),\(notice),")
         ledgerRows.append("\(id),ai_training,withdrawn,\(time(granted + 86_400 * 30)),,")
-      } else if c < 74 {
+      } else if c < 62 {
         ledgerRows.append("\(id),ai_training,objected,\(time(granted)),,")
-      } else if c < 78 {
+      } else if c < 66 {
         ledgerRows.append(
           "\(id),ai_training,granted,\(time(granted)),\(notice),\(time(granted + 86_400 * 200))")
-      } else if c < 84 {
+      } else if c < 74 {
         ledgerRows.append("\(id),ads,granted,\(time(granted)),\(notice),")
-      } else if c < 86 {
+      } else if c < 76 {
         // A grant with the same time as a withdrawal: the withdrawal wins.
         ledgerRows.append("\"\(id)\",\"ai_training\",GRANTED,\(granted),\(notice),")
         ledgerRows.append("\(id),ai_training,Withdrawn,\(granted),,")
