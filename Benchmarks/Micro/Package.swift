@@ -10,7 +10,8 @@ let package = Package(
   platforms: [.macOS(.v15)],
   dependencies: [
     .package(path: "../.."),
-    .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    .package(
+      url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
   ],
   targets: [
     .executableTarget(

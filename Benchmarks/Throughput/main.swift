@@ -63,11 +63,15 @@ func readAndFrame(_ path: String) throws -> (bytes: UInt64, lines: Int) {
   let reader = try DecodingReader(source: try InputSource(path: path))
   let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
   var recycled: [UInt8] = []
-  framer.takeBuffer = { recycled }
+  framer.takeBuffer = {
+    var b: [UInt8] = []
+    swap(&b, &recycled)
+    return b
+  }
   var lines = 0
-  while let block = try framer.next() {
+  while var block = try framer.next() {
     lines += block.lineCount
-    recycled = block.bytes
+    swap(&recycled, &block.bytes)
     recycled.removeAll(keepingCapacity: true)
   }
   return (reader.bytesDecoded, lines)

@@ -14,6 +14,10 @@ public struct BlockOutcome: Sendable {
   public var quarantine: [UInt8] = []
   public var keptRecords = 0
   public var quarantineRecords = 0
+
+  public init(sequence: Int) {
+    self.sequence = sequence
+  }
 }
 
 /// Frames, decides and encodes the records of one block; one per thread.
@@ -34,13 +38,19 @@ public final class BlockProcessor {
 
   /// Processes `block` from the input whose quarantine `"source"` is `sourceJSON` (already a
   /// quoted JSON string).
-  public func process(
-    _ block: RecordBlock, sourceJSON: [UInt8], keptBuffer: [UInt8] = [],
-    quarantineBuffer: [UInt8] = []
-  ) -> BlockOutcome {
+  public func process(_ block: RecordBlock, sourceJSON: [UInt8]) -> BlockOutcome {
     var outcome = BlockOutcome(sequence: block.sequence)
-    outcome.kept = keptBuffer
-    outcome.quarantine = quarantineBuffer
+    process(block, sourceJSON: sourceJSON, into: &outcome)
+    return outcome
+  }
+
+  /// Processes `block` into `outcome`, whose (empty) `kept` and `quarantine` arrays are
+  /// filled: handing in recycled arrays lets the steady state allocate nothing.
+  public func process(_ block: RecordBlock, sourceJSON: [UInt8], into outcome: inout BlockOutcome) {
+    outcome.sequence = block.sequence
+    outcome.counts = RecordCounts()
+    outcome.keptRecords = 0
+    outcome.quarantineRecords = 0
     keptPlain.removeAll(keepingCapacity: true)
     quarantinePlain.removeAll(keepingCapacity: true)
     outcome.counts.lines = block.lineCount
@@ -65,10 +75,10 @@ public final class BlockProcessor {
         gzip.compress(quarantinePlain, appendingTo: &outcome.quarantine)
       }
     } else {
-      outcome.kept.append(contentsOf: keptPlain)
-      outcome.quarantine.append(contentsOf: quarantinePlain)
+      // Hand the filled buffers over and keep the empty ones: no copy.
+      swap(&outcome.kept, &keptPlain)
+      swap(&outcome.quarantine, &quarantinePlain)
     }
-    return outcome
   }
 
   private func processLines(

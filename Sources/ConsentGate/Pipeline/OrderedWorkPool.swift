@@ -69,11 +69,14 @@ final class OrderedWorkPool: @unchecked Sendable {
     return freeBlockBuffers.popLast() ?? []
   }
 
-  private func recycleLocked(_ buffers: [UInt8]...) {
-    for var b in buffers where b.capacity > 0 && freeBuffers.count < limit * 4 {
-      b.removeAll(keepingCapacity: true)
-      freeBuffers.append(b)
-    }
+  /// Empties `buffer` (it must be uniquely referenced, or emptying would allocate) and keeps
+  /// it for reuse.
+  private func recycleLocked(_ buffer: inout [UInt8], into list: inout [[UInt8]], max: Int) {
+    guard buffer.capacity > 0 && list.count < max else { return }
+    var taken: [UInt8] = []
+    swap(&taken, &buffer)
+    taken.removeAll(keepingCapacity: true)
+    list.append(taken)
   }
 
   /// Starts hashing a new input's raw bytes: call before its first byte is read.
@@ -107,23 +110,23 @@ final class OrderedWorkPool: @unchecked Sendable {
         condition.unlock()
         return
       }
-      let job = queue[queueHead]
+      var job = queue[queueHead]
+      // Drop the queue's reference so the block's bytes are uniquely owned here.
+      queue[queueHead] = Job(
+        block: RecordBlock(sequence: 0, firstLine: 0, lineCount: 0, bytes: [], oversized: nil),
+        sourceJSON: [])
       queueHead += 1
       if queueHead > 64 && queueHead * 2 > queue.count {
         queue.removeFirst(queueHead)
         queueHead = 0
       }
-      let kept = freeBuffers.popLast() ?? []
-      let quarantine = freeBuffers.popLast() ?? []
+      var outcome = BlockOutcome(sequence: job.block.sequence)
+      outcome.kept = freeBuffers.popLast() ?? []
+      outcome.quarantine = freeBuffers.popLast() ?? []
       condition.unlock()
-      let outcome = processor.process(
-        job.block, sourceJSON: job.sourceJSON, keptBuffer: kept, quarantineBuffer: quarantine)
+      processor.process(job.block, sourceJSON: job.sourceJSON, into: &outcome)
       condition.lock()
-      if freeBlockBuffers.count < limit * 2 {
-        var bytes = job.block.bytes
-        bytes.removeAll(keepingCapacity: true)
-        freeBlockBuffers.append(bytes)
-      }
+      recycleLocked(&job.block.bytes, into: &freeBlockBuffers, max: limit * 2)
       finished[outcome.sequence] = outcome
       condition.broadcast()
       condition.unlock()
@@ -134,7 +137,8 @@ final class OrderedWorkPool: @unchecked Sendable {
     condition.lock()
     while true {
       if inputChunksHead < inputChunks.count {
-        let chunk = inputChunks[inputChunksHead]
+        var chunk = inputChunks[inputChunksHead]
+        inputChunks[inputChunksHead] = []
         inputChunksHead += 1
         if inputChunksHead == inputChunks.count {
           inputChunks.removeAll(keepingCapacity: true)
@@ -143,17 +147,19 @@ final class OrderedWorkPool: @unchecked Sendable {
         condition.unlock()
         chunk.withUnsafeBytes { inputHasher.update(bufferPointer: $0) }
         condition.lock()
-        if freeChunks.count < 8 { freeChunks.append(chunk) }
+        recycleLocked(&chunk, into: &freeChunks, max: 8)
         condition.broadcast()
         continue
       }
-      if let outcome = finished.removeValue(forKey: written), let sink {
+      if sink != nil, var outcome = finished.removeValue(forKey: written) {
+        let sink = self.sink!
         condition.unlock()
         sink.consume(outcome)
         condition.lock()
         written += 1
         recordsWritten += outcome.counts.records
-        recycleLocked(outcome.kept, outcome.quarantine)
+        recycleLocked(&outcome.kept, into: &freeBuffers, max: limit * 4)
+        recycleLocked(&outcome.quarantine, into: &freeBuffers, max: limit * 4)
         condition.broadcast()
         continue
       }

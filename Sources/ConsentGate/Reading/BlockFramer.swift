@@ -20,6 +20,16 @@ public struct RecordBlock: Sendable {
   public var lineCount: Int
   public var bytes: [UInt8]
   public var oversized: OversizedLine?
+
+  public init(
+    sequence: Int, firstLine: Int, lineCount: Int, bytes: [UInt8], oversized: OversizedLine?
+  ) {
+    self.sequence = sequence
+    self.firstLine = firstLine
+    self.lineCount = lineCount
+    self.bytes = bytes
+    self.oversized = oversized
+  }
 }
 
 /// What is kept of a line longer than the record limit: its length, digest and first bytes.

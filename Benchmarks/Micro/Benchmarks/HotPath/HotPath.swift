@@ -10,7 +10,8 @@ func sampleRecords(_ count: Int) -> [[UInt8]] {
   return (0..<count).map { i in
     let user = 1_000_000 + Int(rng.next() % 1000)
     let country = ["DE", "FR", "US", "BR", "JP"][Int(rng.next() % 5)]
-    let text = String(repeating: "training data caf\\u00e9 ελληνικά 🚀 \\\"quoted\\\" line\\nbreak ", count: 12)
+    let text = String(
+      repeating: "training data caf\\u00e9 ελληνικά 🚀 \\\"quoted\\\" line\\nbreak ", count: 12)
     return Array(
       #"{"id":"post-\#(i)","user_id":"\#(user)","created_at":"2024-05-01T12:00:00Z","author":{"handle":"@u\#(user)","followers":\#(rng.next() % 9999)},"text":"\#(text)","geo":{"country":"\#(country)","place":{"lat":12.5,"lon":-3.25}},"mentions":["@a","@b"],"metrics":{"likes":5,"shares":1}}"#
         .utf8)
@@ -45,7 +46,9 @@ let benchmarks: @Sendable () -> Void = {
   let index = makeIndex(policy)
 
   Benchmark("scan 1000 records (validate + 2 fields)", configuration: config) { benchmark in
-    let scanner = RecordScanner(pointers: [try! JSONPointer("/user_id"), try! JSONPointer("/geo/country")])
+    let scanner = RecordScanner(pointers: [
+      try! JSONPointer("/user_id"), try! JSONPointer("/geo/country"),
+    ])
     benchmark.startMeasurement()
     for _ in benchmark.scaledIterations {
       for r in records {
@@ -79,18 +82,14 @@ let benchmarks: @Sendable () -> Void = {
       sequence: 0, firstLine: 1, lineCount: records.count,
       bytes: Array(records.joined(separator: [0x0A])) + [0x0A], oversized: nil)
     let source = Array(#""posts.jsonl""#.utf8)
-    var kept: [UInt8] = []
-    var quarantine: [UInt8] = []
-    kept.reserveCapacity(bytes * 2)
-    quarantine.reserveCapacity(bytes * 2)
+    var outcome = BlockOutcome(sequence: 0)
+    outcome.kept.reserveCapacity(bytes * 2)
+    outcome.quarantine.reserveCapacity(bytes * 2)
     benchmark.startMeasurement()
     for _ in benchmark.scaledIterations {
-      let outcome = processor.process(
-        block, sourceJSON: source, keptBuffer: kept, quarantineBuffer: quarantine)
-      kept = outcome.kept
-      quarantine = outcome.quarantine
-      kept.removeAll(keepingCapacity: true)
-      quarantine.removeAll(keepingCapacity: true)
+      processor.process(block, sourceJSON: source, into: &outcome)
+      outcome.kept.removeAll(keepingCapacity: true)
+      outcome.quarantine.removeAll(keepingCapacity: true)
     }
   }
 
