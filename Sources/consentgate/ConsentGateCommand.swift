@@ -10,6 +10,8 @@ import Foundation
 enum Entry {
   static func main() {
     installCrashHandlers()
+    // A write past the file-size limit must fail with EFBIG (exit 74), not kill the process.
+    signal(SIGXFSZ, SIG_IGN)
     ConsentGateCommand.main()
   }
 }

@@ -374,13 +374,13 @@ let smallRecords = """
     ]
     #expect(cg(args + ["--out", dir + "/ref"]).status == 0)
     let reference = readBytes(dir + "/ref/kept/posts.jsonl.gz")
-    for attempt in 0..<3 {
+    for attempt in 0..<20 {
       let out = dir + "/killed\(attempt)"
       let process = Process()
       process.executableURL = URL(fileURLWithPath: consentgateBinary)
       process.arguments = args + ["--out", out]
       try process.run()
-      usleep(UInt32(50_000 + attempt * 100_000))
+      usleep(UInt32(30_000 + attempt * 25_000))
       kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
       let final = out + "/kept/posts.jsonl.gz"
@@ -388,6 +388,45 @@ let smallRecords = """
         #expect(readBytes(final) == reference)
       }
     }
+  }
+
+  /// A crash is reported as exit 70, and like any stop it leaves no partial final file.
+  @Test func crashExitsSeventy() throws {
+    let dir = temporaryFolder()
+    var options = ExportGenerator.Options()
+    options.records = 40_000
+    let w = try ExportGenerator(options: options).write(to: dir)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: consentgateBinary)
+    process.arguments = [
+      "filter", "--quiet", "--out", dir + "/o", "--consent", dir + "/" + w.consent,
+      dir + "/" + w.exports[0],
+    ]
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    usleep(150_000)
+    kill(process.processIdentifier, SIGSEGV)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 70)
+    #expect(!FileManager.default.fileExists(atPath: dir + "/o/kept/posts.jsonl.gz"))
+  }
+
+  /// A write that fails (here the file-size limit, as a full disk would) exits 74 and
+  /// leaves no file of that input under a final name; the report is still written.
+  @Test func failedWriteExits74WithoutPartialFiles() throws {
+    let dir = temporaryFolder()
+    var options = ExportGenerator.Options()
+    options.records = 3_000
+    let w = try ExportGenerator(options: options).write(to: dir)
+    let r = shell(
+      "ulimit -f 200; exec '\(consentgateBinary)' filter --quiet --compression none --out '\(dir)/o' "
+        + "--protect all --unknown-jurisdiction allow '\(dir)/\(w.exports[0])' --consent '\(dir)/\(w.consent)'"
+    )
+    #expect(r.status == 74, "\(r.stderr)")
+    #expect(r.stderr.contains("cannot write"))
+    let kept = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/o/kept")) ?? []
+    #expect(kept.isEmpty, "\(kept)")
+    #expect(FileManager.default.fileExists(atPath: dir + "/o/report.json"))
   }
 
   @Test func resumeKeepsCompletedInputsAndRedoesChangedOnes() throws {
