@@ -9,7 +9,8 @@ let package = Package(
   name: "consentgate-micro-benchmarks",
   platforms: [.macOS(.v15)],
   dependencies: [
-    .package(path: "../.."),
+    // Through a link, so the package identity is "consentgate" whatever the clone is called.
+    .package(path: "consentgate"),
     .package(
       url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
   ],
@@ -17,7 +18,7 @@ let package = Package(
     .executableTarget(
       name: "HotPath",
       dependencies: [
-        .product(name: "ConsentGate", package: "main"),
+        .product(name: "ConsentGate", package: "consentgate"),
         .product(name: "Benchmark", package: "benchmark"),
       ],
       path: "Benchmarks/HotPath",

@@ -54,8 +54,10 @@ public final class RecordDecider {
   /// Decides a record: the line without its terminator (and without a BOM), not blank.
   public func decide(_ record: UnsafeRawBufferPointer) -> Verdict {
     if record.count > policy.maxRecordBytes { return Verdict(reason: .recordTooLarge) }
-    if !UTF8Validation.isValid(record) { return Verdict(reason: .invalidUTF8) }
-    if !scanner.scan(record) { return Verdict(reason: .malformedJSON) }
+    // One pass validates both; only a failure needs the UTF-8 check to tell rows 2 and 3 apart.
+    if !scanner.scan(record) {
+      return Verdict(reason: UTF8Validation.isValid(record) ? .malformedJSON : .invalidUTF8)
+    }
     if scanner.field(0).duplicate { return Verdict(reason: .duplicateKey) }
     for k in countryFields where scanner.field(k).duplicate {
       return Verdict(reason: .duplicateKey)

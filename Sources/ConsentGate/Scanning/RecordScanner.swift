@@ -31,11 +31,12 @@ public struct FieldValue: Sendable, Equatable {
 /// fixed set of JSON Pointers as it goes, in the spirit of simdjson's On-Demand API: no tree
 /// is built and nothing is allocated per record.
 ///
-/// Call ``scan(_:)`` with the record's bytes, which must already be valid UTF-8 (see
-/// ``UTF8Validation``): the scanner checks the grammar, not the encoding. It returns false
-/// for anything but exactly one object with optional surrounding whitespace, or nesting
-/// deeper than ``maxDepth``. On success ``field(_:)`` gives each pointer's value, as ranges
-/// into the record.
+/// Call ``scan(_:)`` with the record's bytes. It returns true only for exactly one object
+/// with optional surrounding whitespace, nesting no deeper than ``maxDepth``, that is also
+/// valid UTF-8: string contents are validated as they are scanned, and a non-ASCII byte
+/// anywhere else is a syntax error. On false, ``UTF8Validation`` tells whether the record
+/// was invalid UTF-8 or invalid JSON. On success ``field(_:)`` gives each pointer's value,
+/// as ranges into the record.
 ///
 /// Nesting is tracked on an explicit stack, so a hostile line cannot overflow the call stack.
 /// For each open container the scanner keeps the set of pointers whose path leads into it
@@ -308,16 +309,10 @@ func scanString(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)
   var i = from
   var escaped = false
   while i < n {
-    // Skip eight plain bytes at a time: no quote, backslash or control byte among them.
+    // Skip eight plain ASCII bytes at a time: no quote, backslash, control or non-ASCII
+    // byte among them (a bit trick per byte lane; a false alarm only costs the slow path).
     while i + 8 <= n {
-      let w = UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self)
-      let ones: UInt64 = 0x0101_0101_0101_0101
-      let high: UInt64 = 0x8080_8080_8080_8080
-      let quote = w ^ (ones &* 0x22)
-      let slash = w ^ (ones &* 0x5C)
-      let special =
-        ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | ((w &- (ones &* 0x20)) & ~w)
-      if special & high != 0 { break }
+      if plainMask(UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self)) != 0 { break }
       i += 8
     }
     guard i < n else { return nil }
@@ -340,9 +335,28 @@ func scanString(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)
       continue
     }
     if c < 0x20 { return nil }
+    if c >= 0x80 {
+      // Strings are where non-ASCII text lives: validate it here, in the same pass.
+      let length = UTF8Validation.sequenceLength(b, i, n)
+      guard length > 0 else { return nil }
+      i += length
+      continue
+    }
     i += 1
   }
   return nil
+}
+
+/// Nonzero when a byte of `w` may be a quote, a backslash, a control byte or non-ASCII.
+@inline(__always)
+private func plainMask(_ w: UInt64) -> UInt64 {
+  let ones: UInt64 = 0x0101_0101_0101_0101
+  let high: UInt64 = 0x8080_8080_8080_8080
+  let quote = w ^ (ones &* 0x22)
+  let slash = w ^ (ones &* 0x5C)
+  return
+    (((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | ((w &- (ones &* 0x20)) & ~w) | w)
+    & high
 }
 
 /// Checks the number grammar from `from`; returns the end index and whether it is an integer.
