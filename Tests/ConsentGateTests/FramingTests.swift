@@ -86,6 +86,20 @@ func framedLines(_ bytes: [UInt8], blockTarget: Int = 1 << 20) throws -> [(Int, 
     #expect(a.count > 10)
   }
 
+  /// A line longer than the framer's first buffer but within the limit makes the buffer
+  /// grow; it must arrive whole (this once read through a stale pointer after growing).
+  @Test(.timeLimit(.minutes(1)))
+  func lineLongerThanTheBufferButWithinTheLimitArrivesWhole() throws {
+    let long =
+      Array("{\"a\":\"".utf8) + [UInt8](repeating: 0x61, count: 3_000_000) + Array("\"}".utf8)
+    let bytes = Array("{}\n".utf8) + long + Array("\n{}\n".utf8)
+    let blocks = try frame(bytes, blockTarget: 64, maxRecordBytes: 16 << 20)
+    let lines = blocks.flatMap { $0.bytes.split(separator: 0x0A).map(Array.init) }
+    #expect(lines.count == 3)
+    #expect(lines[1] == long)
+    #expect(blocks.allSatisfy { $0.oversized == nil })
+  }
+
   @Test func overlongLineStreamsWithDigestAndPrefix() throws {
     // Longer than the framer's buffer, so it cannot be held whole.
     let long = [UInt8](repeating: UInt8(ascii: "a"), count: 3_000_000)

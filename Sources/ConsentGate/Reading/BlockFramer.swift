@@ -101,8 +101,9 @@ public final class BlockFramer {
       }
       checkedBOM = true
     }
-    let base = buffer.baseAddress!
     while true {
+      // Re-read on every pass: fill() may move the buffer when a long line makes it grow.
+      let base = buffer.baseAddress!
       if scanPos < count, let hit = memchr(base + scanPos, 0x0A, count - scanPos) {
         let lf = base.distance(to: UnsafeMutableRawPointer(hit))
         linesSeen += 1
@@ -161,8 +162,8 @@ public final class BlockFramer {
   /// Streams one line longer than the limit; `lineStart` is 0 here.
   private func streamOversized() throws(InputError) -> RecordBlock {
     var line = OversizedAccumulator()
-    let base = buffer.baseAddress!
     while true {
+      let base = buffer.baseAddress!
       if count > 0, let hit = memchr(base, 0x0A, count) {
         let lf = base.distance(to: UnsafeMutableRawPointer(hit))
         line.feed(UnsafeRawBufferPointer(start: base, count: lf))
