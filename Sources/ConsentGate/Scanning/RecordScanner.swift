@@ -51,6 +51,15 @@ public final class RecordScanner {
 
   public let pointers: [JSONPointer]
   private let tokenCounts: [Int]
+  /// Every pointer's tokens in one flat allocation, so that matching a key touches no array
+  /// of arrays (and no reference counts): token `level` of pointer `p` is at
+  /// `tokenBytes + tokenOffsets[p * stride + level]`, `tokenLengths[…]` long, and names
+  /// array element `tokenIndices[…]` (or -1).
+  private let tokenBytes: UnsafeMutablePointer<UInt8>
+  private let tokenOffsets: UnsafeMutablePointer<Int>
+  private let tokenLengths: UnsafeMutablePointer<Int>
+  private let tokenIndices: UnsafeMutablePointer<Int>
+  private let tokenStride: Int
   private let fields: UnsafeMutablePointer<FieldValue>
   private let containerIsObject: UnsafeMutablePointer<Bool>
   private let active: UnsafeMutablePointer<UInt64>
@@ -69,6 +78,26 @@ public final class RecordScanner {
     precondition(pointers.count <= RecordScanner.maxPointers, "too many JSON pointers")
     self.pointers = pointers
     tokenCounts = pointers.map(\.tokens.count)
+    let stride = max(1, pointers.map(\.tokens.count).max() ?? 1)
+    tokenStride = stride
+    let totalBytes = pointers.reduce(0) { $0 + $1.tokens.reduce(0) { $0 + $1.count } }
+    tokenBytes = .allocate(capacity: max(1, totalBytes))
+    tokenOffsets = .allocate(capacity: max(1, pointers.count) * stride)
+    tokenLengths = .allocate(capacity: max(1, pointers.count) * stride)
+    tokenIndices = .allocate(capacity: max(1, pointers.count) * stride)
+    var offset = 0
+    for (p, pointer) in pointers.enumerated() {
+      for (level, token) in pointer.tokens.enumerated() {
+        let slot = p * stride + level
+        tokenOffsets[slot] = offset
+        tokenLengths[slot] = token.count
+        tokenIndices[slot] = pointer.arrayIndices[level]
+        for b in token {
+          tokenBytes[offset] = b
+          offset += 1
+        }
+      }
+    }
     fields = .allocate(capacity: max(1, pointers.count))
     fields.initialize(repeating: FieldValue(), count: max(1, pointers.count))
     let stack = RecordScanner.maxDepth + 2
@@ -91,6 +120,10 @@ public final class RecordScanner {
   }
 
   deinit {
+    tokenBytes.deallocate()
+    tokenOffsets.deallocate()
+    tokenLengths.deallocate()
+    tokenIndices.deallocate()
     fields.deallocate()
     containerIsObject.deallocate()
     active.deallocate()
@@ -249,27 +282,32 @@ public final class RecordScanner {
     _ depth: Int, _ key: UnsafePointer<UInt8>, _ keyLength: Int, _ escaped: Bool,
     _ targets: inout UInt64, _ enters: inout UInt64
   ) {
-    var length = keyLength
     if escaped {
       keyScratch.removeAll(keepingCapacity: true)
       _ = JSONString.unescape(
         UnsafeRawBufferPointer(start: key, count: keyLength), into: &keyScratch)
-      length = keyScratch.count
+      keyScratch.withUnsafeBufferPointer { unescaped in
+        matchKeyBytes(depth, unescaped.baseAddress, unescaped.count, &targets, &enters)
+      }
+    } else {
+      matchKeyBytes(depth, key, keyLength, &targets, &enters)
     }
+  }
+
+  @inline(__always)
+  private func matchKeyBytes(
+    _ depth: Int, _ key: UnsafePointer<UInt8>?, _ length: Int,
+    _ targets: inout UInt64, _ enters: inout UInt64
+  ) {
     var mask = active[depth]
     while mask != 0 {
       let p = mask.trailingZeroBitCount
       mask &= mask - 1
-      let matches = pointers[p].tokens[depth - 1].withUnsafeBufferPointer { token -> Bool in
-        guard token.count == length else { return false }
-        if escaped {
-          return keyScratch.withUnsafeBufferPointer { s in
-            token.count == 0 || memcmp(token.baseAddress!, s.baseAddress!, length) == 0
-          }
-        }
-        return token.count == 0 || memcmp(token.baseAddress!, key, length) == 0
+      let slot = p * tokenStride + depth - 1
+      guard tokenLengths[slot] == length else { continue }
+      guard length == 0 || memcmp(tokenBytes + tokenOffsets[slot], key!, length) == 0 else {
+        continue
       }
-      guard matches else { continue }
       let bit: UInt64 = 1 << UInt64(p)
       if seen[depth] & bit != 0 { fields[p].duplicate = true }
       seen[depth] |= bit
@@ -283,7 +321,7 @@ public final class RecordScanner {
     while mask != 0 {
       let p = mask.trailingZeroBitCount
       mask &= mask - 1
-      guard pointers[p].arrayIndices[depth - 1] == index else { continue }
+      guard tokenIndices[p * tokenStride + depth - 1] == index else { continue }
       let bit: UInt64 = 1 << UInt64(p)
       if tokenCounts[p] == depth { targets |= bit } else { enters |= bit }
     }
