@@ -429,6 +429,54 @@ let smallRecords = """
     #expect(FileManager.default.fileExists(atPath: dir + "/o/report.json"))
   }
 
+  /// A real full disk: a 1 MiB tmpfs as the output folder (needs root, as CI has).
+  @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+  func fullDiskExits74WithoutPartialFiles() throws {
+    let dir = temporaryFolder()
+    var options = ExportGenerator.Options()
+    options.records = 3_000
+    let w = try ExportGenerator(options: options).write(to: dir)
+    try FileManager.default.createDirectory(atPath: dir + "/o", withIntermediateDirectories: true)
+    try #require(shell("mount -t tmpfs -o size=1M tmpfs '\(dir)/o'").status == 0)
+    defer { shell("umount '\(dir)/o'") }
+    let r = cg([
+      "filter", "--quiet", "--compression", "none", "--out", dir + "/o", "--protect", "all",
+      "--consent", dir + "/" + w.consent, dir + "/" + w.exports[0],
+    ])
+    #expect(r.status == 74, "\(r.stderr)")
+    #expect(r.stderr.contains("No space left on device"))
+    let kept = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/o/kept")) ?? []
+    #expect(kept.isEmpty, "\(kept)")
+  }
+
+  /// The ledger is read once, before any record: changing or deleting it during the run
+  /// changes nothing, and the report's SHA-256 is of the bytes that were used.
+  @Test func ledgerChangedDuringTheRunIsReportedAsUsed() throws {
+    let dir = temporaryFolder()
+    var options = ExportGenerator.Options()
+    options.records = 40_000
+    let w = try ExportGenerator(options: options).write(to: dir)
+    let ledger = dir + "/" + w.consent
+    let original = readBytes(ledger)
+    let args = [
+      "filter", "--quiet", "--cutoff", "2026-01-01T00:00:00Z", "--consent", ledger,
+      "--jurisdictions", dir + "/" + w.jurisdictions, dir + "/" + w.exports[0],
+    ]
+    #expect(cg(args + ["--out", dir + "/ref"]).status == 0)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: consentgateBinary)
+    process.arguments = args + ["--out", dir + "/o"]
+    try process.run()
+    usleep(700_000)
+    writeFile(ledger, "user_id,purpose,status,recorded_at\n")
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+    let consent = try reportJSON(dir + "/o")["consent"] as! [[String: Any]]
+    #expect(consent[0]["sha256"] as? String == sha256Hex(original))
+    #expect(
+      readBytes(dir + "/o/kept/posts.jsonl.gz") == readBytes(dir + "/ref/kept/posts.jsonl.gz"))
+  }
+
   @Test func resumeKeepsCompletedInputsAndRedoesChangedOnes() throws {
     let dir = temporaryFolder()
     writeFile(dir + "/a.jsonl", smallRecords)
