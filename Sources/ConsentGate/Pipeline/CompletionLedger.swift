@@ -43,16 +43,7 @@ struct CompletionLedger {
           ("counts", counts(input.counts)),
         ])
       ),
-      (
-        "outputs",
-        .array(
-          outputs.map {
-            .object([
-              ("path", .string($0.path)), ("sha256", .string($0.sha256)),
-              ("records", .int(Int64($0.records))), ("bytes", .int(Int64($0.bytes))),
-            ])
-          })
-      ),
+      ("outputs", .array(outputs.map(\.json))),
     ])
     try? writeAtomically(Array(value.compact.utf8), to: recordPath(outputName))
   }

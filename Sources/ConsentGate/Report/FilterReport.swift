@@ -19,6 +19,14 @@ public struct OutputReport: Sendable, Equatable {
   public var sha256: String
   public var records: Int
   public var bytes: UInt64
+
+  /// As the report (and a completion record) writes it.
+  public var json: JSONValue {
+    .object([
+      ("path", .string(path)), ("sha256", .string(sha256)),
+      ("records", .int(Int64(records))), ("bytes", .int(Int64(bytes))),
+    ])
+  }
 }
 
 /// The run's evidence: inputs, ledger and policy hashes tied to output hashes and counts
@@ -119,16 +127,7 @@ public struct FilterReport: Sendable {
         .object(
           JurisdictionCount.allCases.map { ($0.key, .int(Int64(t.jurisdiction[$0.rawValue]))) })
       ),
-      (
-        "outputs",
-        .array(
-          outputs.map {
-            .object([
-              ("path", .string($0.path)), ("sha256", .string($0.sha256)),
-              ("records", .int(Int64($0.records))), ("bytes", .int(Int64($0.bytes))),
-            ])
-          })
-      ),
+      ("outputs", .array(outputs.map(\.json))),
       ("warnings", .array(warnings.map(JSONValue.string))),
       ("started_at", .string(startedAt.rfc3339)),
       ("finished_at", .string(finishedAt.rfc3339)),
