@@ -60,7 +60,10 @@ func bareInflate(_ path: String) -> UInt64 {
 
 /// Reading + framing through the library, as `filter` does it.
 func readAndFrame(_ path: String) throws -> (bytes: UInt64, lines: Int) {
-  let reader = try DecodingReader(source: try InputSource(path: path))
+  let source = try InputSource(path: path)
+  // In the pipeline the input's SHA-256 is taken on the writer thread, not here.
+  source.chunkObserver = { _ in }
+  let reader = try DecodingReader(source: source)
   let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
   var recycled: [UInt8] = []
   framer.takeBuffer = {
