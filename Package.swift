@@ -18,10 +18,13 @@ let package = Package(
       pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]
     ),
+    // SSE2 kernel for the JSON string scan: Swift's SIMD types do not compile to it.
+    .target(name: "CScanKernels"),
     .target(
       name: "ConsentGate",
       dependencies: [
         "CZlib",
+        "CScanKernels",
         .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]

@@ -1,3 +1,5 @@
+import CScanKernels
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -347,12 +349,8 @@ func scanString(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)
   var i = from
   var escaped = false
   while i < n {
-    // Skip eight plain ASCII bytes at a time: no quote, backslash, control or non-ASCII
-    // byte among them (a bit trick per byte lane; a false alarm only costs the slow path).
-    while i + 8 <= n {
-      if plainMask(UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self)) != 0 { break }
-      i += 8
-    }
+    // Jump to the next byte that needs a look: a quote, backslash, control or non-ASCII.
+    i += cg_string_special(b + i, n - i)
     guard i < n else { return nil }
     let c = b[i]
     if c == UInt8(ascii: "\"") { return (i, escaped) }
