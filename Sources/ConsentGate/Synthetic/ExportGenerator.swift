@@ -4,7 +4,7 @@ import Foundation
 /// tests and benchmarks (`consentgate generate`). The same options give the same bytes.
 ///
 /// Records look like social-media exports: posts, comments and replies with nested author and
-/// geo objects, mentions, hashtags, unicode, emoji and escapes, about 1 KB each. With the
+/// geo objects, mentions, hashtags, unicode, emoji and escapes, about 750 bytes each. With the
 /// default policy the data exercises every reason that needs no option; ``Options`` adds the
 /// rest.
 public struct ExportGenerator {
