@@ -121,7 +121,7 @@ func benchScan(_ path: String) throws {
         for line in lines {
           line.withUnsafeBytes { raw in
             // As the decider does it: one pass, UTF-8 checked apart only on failure.
-          if scanner.scan(raw) || !UTF8Validation.isValid(raw) { valid += 1 }
+            if scanner.scan(raw) || !UTF8Validation.isValid(raw) { valid += 1 }
           }
         }
       })

@@ -111,7 +111,7 @@ nonisolated(unsafe) var selected: FuzzTarget = fuzzScan
 
 #if FUZZING
   @_silgen_name("LLVMFuzzerRunDriver")
-  func LLVMFuzzerRunDriver(
+  func runFuzzerDriver(
     _ argc: UnsafeMutablePointer<Int32>,
     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
@@ -133,7 +133,7 @@ enum FuzzMain {
       var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
       let code = cArgs.withUnsafeMutableBufferPointer { buffer -> Int32 in
         var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = buffer.baseAddress
-        return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        return runFuzzerDriver(&argc, &argv) { data, size in
           selected(UnsafeRawBufferPointer(start: data, count: size))
           return 0
         }
