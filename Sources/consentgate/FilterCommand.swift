@@ -96,14 +96,14 @@ struct FilterCommand: ParsableCommand {
       }
     }
     progress.clear()
-    if !isQuiet { printError(summary(report)) }
+    if !isQuiet { printError(summary(report, outDir: outDir)) }
     if outcome == .quarantineRatioExceeded {
       printError("consentgate: quarantine ratio above --max-quarantine-ratio")
     }
     if outcome != .success { throw ExitCode(outcome.exitCode) }
   }
 
-  private func summary(_ report: FilterReport) -> String {
+  private func summary(_ report: FilterReport, outDir: String) -> String {
     let t = report.totals
     var rows: [(String, String)] = [
       ("records", "\(t.records)"), ("kept", "\(t.kept)"), ("dropped", "\(t.dropped)"),
@@ -119,11 +119,10 @@ struct FilterCommand: ParsableCommand {
     var lines = rows.map {
       $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1
     }
-    lines.append("report: \(configurationOut(report))/report.json (\(seconds)s)")
+    lines.append("report: \(outDir)/report.json (\(seconds)s)")
     return lines.joined(separator: "\n")
   }
 
-  private func configurationOut(_ report: FilterReport) -> String { out ?? "." }
 }
 
 /// A one-line progress display on a terminal, redrawn at most four times a second.

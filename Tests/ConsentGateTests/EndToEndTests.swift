@@ -41,6 +41,16 @@ let smallRecords = """
 
   """
 
+/// A synthetic export, ledger and tags from `generate`, written into `dir`.
+func generatedExport(_ dir: String, records: Int, users: Int = 1_000) throws
+  -> ExportGenerator.Written
+{
+  var options = ExportGenerator.Options()
+  options.records = records
+  options.users = users
+  return try ExportGenerator(options: options).write(to: dir)
+}
+
 @Suite(.serialized) struct EndToEndTests {
   @Test func fixturesMatchExpectedOutputsAndCounts() throws {
     let out = temporaryFolder()
@@ -315,10 +325,7 @@ let smallRecords = """
 
   @Test func outputBytesIdenticalForAnyThreadCount() throws {
     let dir = temporaryFolder()
-    var options = ExportGenerator.Options()
-    options.records = 20_000
-    options.users = 2_000
-    let w = try ExportGenerator(options: options).write(to: dir)
+    let w = try generatedExport(dir, records: 20_000, users: 2_000)
     var hashes: [[String]] = []
     for threads in ["1", "2", "4"] {
       let out = dir + "/out" + threads
@@ -364,10 +371,7 @@ let smallRecords = """
 
   @Test func killedRunLeavesNoPartialFileUnderAFinalName() throws {
     let dir = temporaryFolder()
-    var options = ExportGenerator.Options()
-    options.records = 60_000
-    options.users = 5_000
-    let w = try ExportGenerator(options: options).write(to: dir)
+    let w = try generatedExport(dir, records: 60_000, users: 5_000)
     let args = [
       "filter", "--consent", dir + "/" + w.consent, "--jurisdictions", dir + "/" + w.jurisdictions,
       "--cutoff", "2026-01-01T00:00:00Z", "--quiet", dir + "/" + w.exports[0],
@@ -423,9 +427,7 @@ let smallRecords = """
   /// A crash is reported as exit 70, and like any stop it leaves no partial final file.
   @Test func crashExitsSeventy() throws {
     let dir = temporaryFolder()
-    var options = ExportGenerator.Options()
-    options.records = 40_000
-    let w = try ExportGenerator(options: options).write(to: dir)
+    let w = try generatedExport(dir, records: 40_000)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: consentgateBinary)
     process.arguments = [
@@ -445,9 +447,7 @@ let smallRecords = """
   /// leaves no file of that input under a final name; the report is still written.
   @Test func failedWriteExits74WithoutPartialFiles() throws {
     let dir = temporaryFolder()
-    var options = ExportGenerator.Options()
-    options.records = 3_000
-    let w = try ExportGenerator(options: options).write(to: dir)
+    let w = try generatedExport(dir, records: 3_000)
     let r = shell(
       "ulimit -f 200; exec '\(consentgateBinary)' filter --quiet --compression none --out '\(dir)/o' "
         + "--protect all --unknown-jurisdiction allow '\(dir)/\(w.exports[0])' --consent '\(dir)/\(w.consent)'"
@@ -463,9 +463,7 @@ let smallRecords = """
   @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
   func fullDiskExits74WithoutPartialFiles() throws {
     let dir = temporaryFolder()
-    var options = ExportGenerator.Options()
-    options.records = 3_000
-    let w = try ExportGenerator(options: options).write(to: dir)
+    let w = try generatedExport(dir, records: 3_000)
     try FileManager.default.createDirectory(atPath: dir + "/o", withIntermediateDirectories: true)
     try #require(shell("mount -t tmpfs -o size=1M tmpfs '\(dir)/o'").status == 0)
     defer { shell("umount '\(dir)/o'") }
@@ -483,9 +481,7 @@ let smallRecords = """
   /// changes nothing, and the report's SHA-256 is of the bytes that were used.
   @Test func ledgerChangedDuringTheRunIsReportedAsUsed() throws {
     let dir = temporaryFolder()
-    var options = ExportGenerator.Options()
-    options.records = 40_000
-    let w = try ExportGenerator(options: options).write(to: dir)
+    let w = try generatedExport(dir, records: 40_000)
     let ledger = dir + "/" + w.consent
     let original = readBytes(ledger)
     let args = [

@@ -68,19 +68,25 @@ func haveCommand(_ name: String) -> Bool {
   shell("command -v \(name) >/dev/null 2>&1").status == 0
 }
 
+/// Decodes a whole input with the reading layer, in small reads: the decoded bytes and the
+/// reader's warnings.
+func decodeWithWarnings(_ path: String) throws(InputError) -> (bytes: [UInt8], warnings: [String]) {
+  let reader = try DecodingReader(source: try InputSource(path: path), chunkSize: 7)
+  var out: [UInt8] = []
+  let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 13, alignment: 1)
+  defer { buffer.deallocate() }
+  while true {
+    let n = try reader.read(into: buffer)
+    if n == 0 { break }
+    out.append(contentsOf: buffer[0..<n])
+  }
+  return (out, reader.warnings)
+}
+
 /// Decodes a whole input with the reading layer: the decoded bytes, or the error.
 func decodeAll(_ path: String) -> Result<[UInt8], InputError> {
   do {
-    let reader = try DecodingReader(source: try InputSource(path: path), chunkSize: 7)
-    var out: [UInt8] = []
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 13, alignment: 1)
-    defer { buffer.deallocate() }
-    while true {
-      let n = try reader.read(into: buffer)
-      if n == 0 { break }
-      out.append(contentsOf: buffer[0..<n])
-    }
-    return .success(out)
+    return .success(try decodeWithWarnings(path).bytes)
   } catch {
     return .failure(error)
   }

@@ -182,7 +182,7 @@ public struct ConsentIndex: Sendable {
     let f = flags[e]
     if f & 0x80 != 0 {
       let current = Timestamp(
-        seconds: seconds[e], fraction: fractions[e], subFraction: subFractions[e] ?? 0)
+        seconds: seconds[e], fraction: fractions[e], subFraction: subFraction(e))
       let currentState = ConsentState(rawValue: f & 7)!
       if time < current || (time == current && state <= currentState) { return }
     }
@@ -194,6 +194,13 @@ public struct ConsentIndex: Sendable {
     } else if !subFractions.isEmpty {
       subFractions[e] = nil
     }
+  }
+
+  /// Fraction digits 19–36 of the deciding time. The dictionary is skipped (this is on the
+  /// per-record path) when no ledger time had that many digits.
+  @inline(__always)
+  private func subFraction(_ e: Int) -> UInt64 {
+    subFractions.isEmpty ? 0 : subFractions[e] ?? 0
   }
 
   public mutating func markLedgerError(_ e: Int) {
@@ -223,7 +230,7 @@ public struct ConsentIndex: Sendable {
       ledgerError: f & 0x08 != 0, tags: tags,
       decidedAt: decided
         ? Timestamp(
-          seconds: seconds[e], fraction: fractions[e], subFraction: subFractions[e] ?? 0)
+          seconds: seconds[e], fraction: fractions[e], subFraction: subFraction(e))
         : nil)
   }
 

@@ -149,7 +149,6 @@ public struct SideFileLoader {
     case .unreadable(_, let detail): detail
     case .truncated: "truncated gzip data"
     case .corrupt(_, let detail): "corrupt gzip data (\(detail))"
-    case .lineTooLong(_, let line): "line \(line) is too long"
     }
   }
 

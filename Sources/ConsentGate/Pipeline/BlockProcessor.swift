@@ -29,7 +29,6 @@ public final class BlockProcessor {
   private let gzip: GzipMemberWriter?
   private var keptPlain: [UInt8] = []
   private var quarantinePlain: [UInt8] = []
-  private var scratch: [UInt8] = []
 
   public init(policy: Policy, index: ConsentIndex) {
     decider = RecordDecider(policy: policy, index: index)

@@ -14,12 +14,11 @@ struct CompletionLedger {
   }
 
   /// Removes every earlier output, completion record and stray temporary file.
-  func clearAll(keeping: Set<String>) {
+  func clearAll() {
     let fm = FileManager.default
     for sub in ["kept", "quarantine", "_done"] {
       let folder = "\(directory)/\(sub)"
-      for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where !keeping.contains(name)
-      {
+      for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] {
         unlink("\(folder)/\(name)")
       }
     }

@@ -136,7 +136,7 @@ public struct Filter: Sendable {
       throw .output(OutputError(path: dir, detail: "cannot create output subfolders"))
     }
     if !config.resume {
-      completion.clearAll(keeping: [])
+      completion.clearAll()
     }
 
     let pool =

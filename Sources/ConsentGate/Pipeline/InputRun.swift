@@ -143,7 +143,6 @@ struct InputRun {
     case .unreadable(let name, let detail): return "\(name): unreadable: \(detail)"
     case .truncated(let name): return "\(name): truncated gzip stream\(place)"
     case .corrupt(let name, let detail): return "\(name): corrupt gzip data\(place): \(detail)"
-    case .lineTooLong(let name, let l): return "\(name):\(l): line too long"
     }
   }
 }

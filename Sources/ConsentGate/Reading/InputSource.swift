@@ -18,15 +18,13 @@ public enum InputError: Error, Equatable, Sendable {
   /// Bad gzip data: CRC or length mismatch, invalid deflate data, a bad header, or non-gzip
   /// bytes after a member.
   case corrupt(name: String, detail: String)
-  /// A side file's line is longer than the reader accepts.
-  case lineTooLong(name: String, line: Int)
 
   /// The report's `status` word for this error.
   public var status: InputStatus {
     switch self {
     case .unreadable: .unreadable
     case .truncated: .truncated
-    case .corrupt, .lineTooLong: .corrupt
+    case .corrupt: .corrupt
     }
   }
 }

@@ -84,7 +84,7 @@ public struct ExportGenerator {
 
   /// Post text: mostly frequent words, a long tail of rare ones, some numbers, links,
   /// mentions, unicode, emoji and escapes.
-  private static func postText(_ rng: inout SplitMix64, users: Int) -> String {
+  private static func postText(_ rng: inout SplitMix64) -> String {
     var text = ""
     let count = 25 + Int(rng.next() % 70)
     for w in 0..<count {
@@ -199,7 +199,7 @@ public struct ExportGenerator {
     let u = Int(rng.next() % UInt64(users))
     let kind = ["post", "comment", "reply"][Int(rng.next() % 3)]
     let created = 1_704_067_200 + Int64(rng.next() % 60_000_000)
-    let text = Self.postText(&rng, users: users)
+    let text = Self.postText(&rng)
     let geo = Self.eea.prefix(10) + Self.elsewhere.prefix(6)
     let country = geo[geo.index(geo.startIndex, offsetBy: Int(rng.next() % UInt64(geo.count)))]
     var mentions: [String] = []
