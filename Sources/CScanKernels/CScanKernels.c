@@ -1,3 +1,7 @@
+#if defined(__linux__)
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#endif
 #include "CScanKernels.h"
 
 #if defined(__SSE2__)
@@ -34,3 +38,15 @@ size_t cg_string_special(const uint8_t *p, size_t n) {
 }
 
 #endif
+
+void *cg_remap(void *old_address, size_t old_size, size_t new_size) {
+#if defined(__linux__)
+  void *p = mremap(old_address, old_size, new_size, MREMAP_MAYMOVE);
+  return p == MAP_FAILED ? NULL : p;
+#else
+  (void)old_address;
+  (void)old_size;
+  (void)new_size;
+  return NULL;
+#endif
+}

@@ -219,3 +219,119 @@ let header = "user_id,purpose,status,recorded_at\n"
     }
   }
 }
+
+/// The CSV reader's fast path (memchr, split in place) and its quoted-row path against a
+/// plain reference parser, on random rows, including rows longer than the reader's buffer.
+@Suite struct CSVRowReaderTests {
+  /// RFC 4180 as SPEC §2.4 reads it, written out simply: rows of fields, blank rows skipped.
+  private func reference(_ bytes: [UInt8]) -> [[[UInt8]]] {
+    var rows: [[[UInt8]]] = []
+    var fields: [[UInt8]] = []
+    var field: [UInt8] = []
+    var i = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+    var inQuotes = false
+    var quoted = false
+    func endRow() {
+      fields.append(field)
+      let blank =
+        !quoted && fields.count == 1 && fields[0].allSatisfy { [0x20, 0x09, 0x0D].contains($0) }
+      if !blank { rows.append(fields) }
+      fields = []
+      field = []
+      quoted = false
+    }
+    while i < bytes.count {
+      let c = bytes[i]
+      i += 1
+      if inQuotes {
+        if c == 0x22 {
+          if i < bytes.count && bytes[i] == 0x22 {
+            field.append(0x22)
+            i += 1
+          } else {
+            inQuotes = false
+          }
+        } else {
+          field.append(c)
+        }
+      } else if c == 0x22 {
+        inQuotes = true
+        quoted = true
+      } else if c == 0x2C {
+        fields.append(field)
+        field = []
+      } else if c == 0x0A {
+        endRow()
+      } else if c == 0x0D && i < bytes.count && bytes[i] == 0x0A {
+        i += 1
+        endRow()
+      } else {
+        field.append(c)
+      }
+    }
+    if !field.isEmpty || !fields.isEmpty || quoted { endRow() }
+    return rows
+  }
+
+  private func read(_ bytes: [UInt8]) throws -> [[[UInt8]]] {
+    let path = writeFile(temporaryFolder() + "/ledger.csv", bytes)
+    let csv = CSVRowReader(reader: try DecodingReader(source: try InputSource(path: path)))
+    var rows: [[[UInt8]]] = []
+    while try csv.next() {
+      rows.append(csv.fields.map { Array(csv.row[$0]) })
+    }
+    return rows
+  }
+
+  @Test(arguments: [1, 2, 3, 4])
+  func agreesWithAReferenceParser(seed: UInt64) throws {
+    var rng = SplitMix64(seed: seed)
+    var text: [UInt8] = seed == 1 ? [0xEF, 0xBB, 0xBF] : []
+    for _ in 0..<3000 {
+      let width = 1 + Int(rng.next() % 5)
+      for f in 0..<width {
+        if f > 0 { text.append(0x2C) }
+        let long = rng.next() % 500 == 0
+        let length = long ? 300_000 + Int(rng.next() % 1000) : Int(rng.next() % 12)
+        if rng.next() % 4 == 0 {
+          // Quoted: commas, quotes, line breaks inside.
+          text.append(0x22)
+          for _ in 0..<length {
+            let pick = rng.next() % 10
+            if pick == 0 {
+              text += [0x22, 0x22]
+            } else if pick == 1 {
+              text.append(0x2C)
+            } else if pick == 2 {
+              text.append(0x0A)
+            } else {
+              text.append(UInt8(ascii: "a") + UInt8(rng.next() % 26))
+            }
+          }
+          text.append(0x22)
+        } else {
+          for _ in 0..<length {
+            text.append(rng.next() % 20 == 0 ? 0x20 : UInt8(ascii: "0") + UInt8(rng.next() % 10))
+          }
+        }
+      }
+      switch rng.next() % 6 {
+      case 0: text += [0x0D, 0x0A]
+      case 1: text += [0x0A, 0x20, 0x0A]  // a blank row between
+      default: text.append(0x0A)
+      }
+    }
+    if seed == 2 { text.removeLast() }  // the last row without a line end
+    #expect(try read(text) == reference(text))
+  }
+
+  @Test func peekedFieldIsTheNextRowsField() throws {
+    let path = writeFile(temporaryFolder() + "/ledger.csv", "a,b,c\nd,e,f\n\"g\",h,i\n")
+    let csv = CSVRowReader(reader: try DecodingReader(source: try InputSource(path: path)))
+    #expect(try csv.next())
+    #expect(csv.peekField(1).map(Array.init) == Array("e".utf8))
+    #expect(csv.peekField(5) == nil)
+    #expect(try csv.next())
+    #expect(csv.peekField(1) == nil)  // a quoted row is not peeked
+  }
+}

@@ -9,4 +9,12 @@
 /// when there is none. SSE2 on x86-64, a plain loop elsewhere.
 size_t cg_string_special(const uint8_t *p, size_t n);
 
+/// Asks the cache for the line holding `p` ahead of a read: the consent index issues it for
+/// a batch of lookups at once, so their memory misses overlap instead of queueing.
+static inline void cg_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
+/// Moves and resizes an anonymous mapping (Linux `mremap` with `MREMAP_MAYMOVE`): the
+/// kernel remaps the pages, copying nothing. Returns NULL on failure or where unsupported.
+void *cg_remap(void *old_address, size_t old_size, size_t new_size);
+
 #endif

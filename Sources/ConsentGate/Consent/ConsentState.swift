@@ -21,16 +21,25 @@ public enum ConsentStatus: String, Sendable {
   /// Matches `granted`, `withdrawn` or `objected` case-insensitively; nothing else (no
   /// trimming: a status with surrounding spaces is a bad row).
   public init?(_ bytes: UnsafeRawBufferPointer) {
-    for candidate in [ConsentStatus.granted, .withdrawn, .objected] {
-      let word = candidate.rawValue.utf8
-      if bytes.count == word.count
-        && zip(bytes, word).allSatisfy({ ($0 | 0x20) == $1 && ($0 | 0x20) >= 0x61 })
-      {
-        self = candidate
-        return
+    // Once per ledger row: plain byte comparisons, no collections.
+    func matches(_ word: StaticString) -> Bool {
+      guard bytes.count == word.utf8CodeUnitCount else { return false }
+      let w = word.utf8Start
+      for k in 0..<bytes.count {
+        let c = bytes[k] | 0x20
+        if c != w[k] || c < 0x61 { return false }
       }
+      return true
     }
-    return nil
+    if matches("granted") {
+      self = .granted
+    } else if matches("withdrawn") {
+      self = .withdrawn
+    } else if matches("objected") {
+      self = .objected
+    } else {
+      return nil
+    }
   }
 }
 

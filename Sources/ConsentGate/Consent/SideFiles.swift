@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// One problem in a ledger or tag file, by file and line. Never holds field values beyond
 /// the column name: ledger rows are personal data too.
 public struct SideFileError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -154,27 +160,37 @@ public struct SideFileLoader {
 
   // MARK: Rows, whatever the format
 
-  /// A row's values as byte buffers; nil where a column or key is missing.
+  /// A row's values, borrowed from the reader's buffer for the time of one ``apply``; nil
+  /// where a column or key is missing.
   private struct Row {
     var line = 0
-    var userId: [UInt8] = []
-    var purpose: [UInt8]?
-    var status: [UInt8]?
+    var userId = UnsafeRawBufferPointer(start: nil, count: 0)
+    var purpose: UnsafeRawBufferPointer?
+    var status: UnsafeRawBufferPointer?
     var recordedAt: Timestamp?
-    var recordedAtText: [UInt8]?
-    var noticeVersion: [UInt8]?
+    var recordedAtText: UnsafeRawBufferPointer?
+    var noticeVersion: UnsafeRawBufferPointer?
     var expiresAt: Timestamp?
-    var expiresAtText: [UInt8]?
-    var country: [UInt8]?
+    var expiresAtText: UnsafeRawBufferPointer?
+    var country: UnsafeRawBufferPointer?
     /// Why the row is bad (a lenient-able error), if it is.
     var problem: String?
     var signal = CountrySignal.none
   }
 
+  private static func equal(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
+    a.count == b.count
+      && (a.count == 0
+        || b.withUnsafeBytes { memcmp($0.baseAddress!, a.baseAddress!, a.count) == 0 })
+  }
+
   private mutating func apply(_ row: Row, _ kind: Kind, _ file: String, _ users: inout Int) {
-    let (e, first) = row.userId.withUnsafeBytes { index.insert($0, file: fileNumber) }
+    let (e, first) = index.insert(row.userId, file: fileNumber)
     if first { users += 1 }
-    let explaining = explainUser != nil && explainUser! == row.userId
+    let explaining = explainUser.map { SideFileLoader.equal(row.userId, $0) } ?? false
+    func text(_ b: UnsafeRawBufferPointer?) -> String? {
+      b.map { String(decoding: $0, as: UTF8.self) }
+    }
     switch kind {
     case .tags:
       if let problem = row.problem {
@@ -189,8 +205,7 @@ public struct SideFileLoader {
       if explaining {
         explainedTags.append(
           ExplainedTag(
-            file: file, line: row.line,
-            country: row.country.map { String(decoding: $0, as: UTF8.self) },
+            file: file, line: row.line, country: text(row.country),
             signal: row.problem == nil ? row.signal : .invalid))
       }
     case .ledger:
@@ -201,23 +216,15 @@ public struct SideFileLoader {
         } else {
           fail(file, row.line, problem)
         }
-      } else if let p = row.purpose, p == purpose, let recordedAt = row.recordedAt,
-        let status = row.status.flatMap({ s in s.withUnsafeBytes { ConsentStatus($0) } })
+      } else if let p = row.purpose, SideFileLoader.equal(p, purpose),
+        let recordedAt = row.recordedAt, let status = row.status.flatMap(ConsentStatus.init)
       {
-        let notice = row.noticeVersion
-        state =
-          notice == nil
-          ? rules.state(
-            status: status, recordedAt: recordedAt, expiresAt: row.expiresAt, noticeVersion: nil)
-          : notice!.withUnsafeBytes {
-            rules.state(
-              status: status, recordedAt: recordedAt, expiresAt: row.expiresAt,
-              noticeVersion: $0)
-          }
+        state = rules.state(
+          status: status, recordedAt: recordedAt, expiresAt: row.expiresAt,
+          noticeVersion: row.noticeVersion)
         if let state { index.offer(e, state: state, at: recordedAt) }
       }
       if explaining {
-        func text(_ b: [UInt8]?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
         explainedEvents.append(
           ExplainedEvent(
             file: file, line: row.line, purpose: text(row.purpose) ?? "",
@@ -230,15 +237,15 @@ public struct SideFileLoader {
 
   /// Fills status, times and notice from text fields, noting the first problem.
   private func judgeLedgerTexts(_ row: inout Row) {
-    if let s = row.status, s.withUnsafeBytes({ ConsentStatus($0) }) == nil {
+    if let s = row.status, ConsentStatus(s) == nil {
       row.problem = row.problem ?? "unknown status (expected granted, withdrawn or objected)"
     }
     if let t = row.recordedAtText {
-      row.recordedAt = t.withUnsafeBytes { Timestamp.parseLedgerText($0) }
+      row.recordedAt = Timestamp.parseLedgerText(t)
       if row.recordedAt == nil { row.problem = row.problem ?? "recorded_at is not a valid time" }
     }
     if let t = row.expiresAtText, !t.isEmpty {
-      row.expiresAt = t.withUnsafeBytes { Timestamp.parseLedgerText($0) }
+      row.expiresAt = Timestamp.parseLedgerText(t)
       if row.expiresAt == nil { row.problem = row.problem ?? "expires_at is not a valid time" }
     }
     if row.noticeVersion?.isEmpty == true { row.noticeVersion = nil }
@@ -259,7 +266,7 @@ public struct SideFileLoader {
       var columns: [String: Int] = [:]
       var duplicated: Set<String> = []
       for (k, r) in csv.fields.enumerated() {
-        let name = String(decoding: csv.bytes[r], as: UTF8.self)
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: csv.row[r]), as: UTF8.self)
         if columns[name] != nil { duplicated.insert(name) } else { columns[name] = k }
       }
       let required =
@@ -274,35 +281,46 @@ public struct SideFileLoader {
         return
       }
       let width = csv.fields.count
+      // Column positions resolved once; -1 where an optional column is absent.
       let userCol = columns["user_id"]!
+      let purposeCol = columns["purpose"] ?? -1
+      let statusCol = columns["status"] ?? -1
+      let recordedCol = columns["recorded_at"] ?? -1
+      let noticeCol = columns["notice_version"] ?? -1
+      let expiresCol = columns["expires_at"] ?? -1
+      let countryCol = columns["country"] ?? -1
       while !full, try csv.next() {
         rows += 1
         guard csv.fields.count == width else {
           fail(file, csv.line, "wrong column count: \(csv.fields.count), header has \(width)")
           continue
         }
+        let bytes = csv.row
+        func field(_ k: Int) -> UnsafeRawBufferPointer? {
+          k < 0 ? nil : UnsafeRawBufferPointer(rebasing: bytes[csv.fields[k]])
+        }
+        // The next row's slot is fetched while this one is handled: loading is otherwise one
+        // memory miss per row.
+        if let next = csv.peekField(userCol) { index.prefetch(next) }
         var row = Row()
         row.line = csv.line
-        row.userId = Array(csv.bytes[csv.fields[userCol]])
+        row.userId = field(userCol)!
         guard !row.userId.isEmpty else {
           fail(file, csv.line, "empty user_id")
           continue
         }
-        func field(_ name: String) -> [UInt8]? {
-          columns[name].map { Array(csv.bytes[csv.fields[$0]]) }
-        }
         switch kind {
         case .ledger:
-          row.purpose = field("purpose")
-          row.status = field("status")
-          row.recordedAtText = field("recorded_at")
-          row.noticeVersion = field("notice_version")
-          row.expiresAtText = field("expires_at")
+          row.purpose = field(purposeCol)
+          row.status = field(statusCol)
+          row.recordedAtText = field(recordedCol)
+          row.noticeVersion = field(noticeCol)
+          row.expiresAtText = field(expiresCol)
           judgeLedgerTexts(&row)
         case .tags:
-          let country = field("country")!
+          let country = field(countryCol)!
           row.country = country
-          row.signal = country.withUnsafeBytes { policy.protection.classify($0) }
+          row.signal = policy.protection.classify(country)
         }
         apply(row, kind, file, &users)
       }
@@ -319,18 +337,17 @@ public struct SideFileLoader {
   /// Whether two top-level keys are equal after unescaping (any key, not only the columns
   /// read: parsers disagree on which duplicate wins).
   private func hasDuplicateKey(
-    _ keys: [(start: Int, end: Int, escaped: Bool)], _ bytes: [UInt8], _ base: Int
+    _ keys: [(start: Int, end: Int, escaped: Bool)], _ line: UnsafeRawBufferPointer
   ) -> Bool {
     guard keys.count > 1 else { return false }
     var seen: Set<[UInt8]> = []
     for key in keys {
       var text: [UInt8] = []
-      bytes[(base + key.start)..<(base + key.end)].withUnsafeBytes {
-        if key.escaped {
-          JSONString.unescape($0, into: &text)
-        } else {
-          text = Array($0)
-        }
+      let raw = UnsafeRawBufferPointer(rebasing: line[key.start..<key.end])
+      if key.escaped {
+        JSONString.unescape(raw, into: &text)
+      } else {
+        text = Array(raw)
       }
       if !seen.insert(text).inserted { return true }
     }
@@ -348,132 +365,143 @@ public struct SideFileLoader {
     let scanner = RecordScanner(pointers: keys.map { try! JSONPointer($0) })
     scanner.collectsTopLevelKeys = true
     let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
-    var scratch: [UInt8] = []
+    // Unescaped copies of escaped values, for one row at a time: never longer, together, than
+    // the line they come from.
+    var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+    defer { scratch.deallocate() }
+    var unescaped: [UInt8] = []
     while !full, let block = try framer.next() {
       if block.oversized != nil {
         if block.oversized!.isBlank { continue }
         fail(file, block.firstLine, "line is longer than 16 MiB")
         continue
       }
-      var line = block.firstLine
-      var start = 0
-      let bytes = block.bytes
-      while start < bytes.count && !full {
-        var end = start
-        while end < bytes.count && bytes[end] != 0x0A { end += 1 }
-        defer {
-          start = end + 1
-          line += 1
-        }
-        var contentEnd = end
-        if contentEnd > start && bytes[contentEnd - 1] == 0x0D && end < bytes.count {
-          contentEnd -= 1
-        }
-        let content = bytes[start..<contentEnd]
-        if content.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-        rows += 1
-        let ok = content.withUnsafeBytes { raw in
-          UTF8Validation.isValid(raw) && scanner.scan(raw)
-        }
-        guard ok else {
-          fail(file, line, "not a valid JSON object")
-          continue
-        }
-        var row = Row()
-        row.line = line
-        let base = content.startIndex
-        func text(_ f: FieldValue) -> [UInt8] {
-          if !f.escaped { return Array(bytes[(base + f.start)..<(base + f.end)]) }
-          scratch.removeAll(keepingCapacity: true)
-          bytes[(base + f.start)..<(base + f.end)].withUnsafeBytes {
-            _ = JSONString.unescape($0, into: &scratch)
+      var lineNumber = block.firstLine
+      block.bytes.withUnsafeBytes { bytes in
+        var start = 0
+        while start < bytes.count && !full {
+          var end = start
+          while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+          defer {
+            start = end + 1
+            lineNumber += 1
           }
-          return scratch
-        }
-        let id = scanner.field(0)
-        if id.duplicate {
-          fail(file, line, "duplicate key \"user_id\"")
-          continue
-        }
-        switch id.kind {
-        case .string, .integer: row.userId = text(id)
-        case .absent, .null:
-          fail(file, line, "missing user_id")
-          continue
-        default:
-          fail(file, line, "user_id is neither a string nor an integer")
-          continue
-        }
-        if row.userId.isEmpty {
-          fail(file, line, "empty user_id")
-          continue
-        }
-        for k in 1..<keys.count where scanner.field(k).duplicate {
-          row.problem = "duplicate key \"\(keys[k].dropFirst())\""
-        }
-        if row.problem == nil && hasDuplicateKey(scanner.topLevelKeys, bytes, base) {
-          row.problem = "duplicate key"
-        }
-        switch kind {
-        case .ledger:
-          let purposeField = scanner.field(1)
-          if purposeField.kind == .string {
-            row.purpose = text(purposeField)
-          } else {
-            row.problem =
-              row.problem
-              ?? (purposeField.kind == .absent ? "missing purpose" : "purpose is not a string")
+          var contentEnd = end
+          if contentEnd > start && bytes[contentEnd - 1] == 0x0D && end < bytes.count {
+            contentEnd -= 1
           }
-          let statusField = scanner.field(2)
-          if statusField.kind == .string {
-            row.status = text(statusField)
-          } else {
-            row.problem =
-              row.problem
-              ?? (statusField.kind == .absent ? "missing status" : "status is not a string")
-          }
-          let recorded = scanner.field(3)
-          switch recorded.kind {
-          case .string, .integer: row.recordedAtText = text(recorded)
-          case .absent: row.problem = row.problem ?? "missing recorded_at"
-          default: row.problem = row.problem ?? "recorded_at is not a valid time"
-          }
-          let notice = scanner.field(4)
-          switch notice.kind {
-          case .string, .integer: row.noticeVersion = text(notice)
-          case .absent, .null: break
-          default: row.problem = row.problem ?? "notice_version is not a string"
-          }
-          let expires = scanner.field(5)
-          switch expires.kind {
-          case .string, .integer: row.expiresAtText = text(expires)
-          case .absent, .null: break
-          default: row.problem = row.problem ?? "expires_at is not a valid time"
-          }
-          // A string time must be RFC 3339 or digits; an integer is Unix seconds.
-          judgeLedgerTexts(&row)
-        case .tags:
-          let country = scanner.field(1)
-          switch country.kind {
-          case .absent:
-            fail(file, line, "missing country")
+          let content = UnsafeRawBufferPointer(rebasing: bytes[start..<contentEnd])
+          if content.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+          rows += 1
+          guard UTF8Validation.isValid(content) && scanner.scan(content) else {
+            fail(file, lineNumber, "not a valid JSON object")
             continue
-          case .null: row.signal = .none
-          case .string:
-            let value = text(country)
-            row.country = value
-            var clean = true
-            if country.escaped {
-              bytes[(base + country.start)..<(base + country.end)].withUnsafeBytes {
-                var sink: [UInt8] = []
-                clean = JSONString.unescape($0, into: &sink)
-              }
-            }
-            row.signal = clean ? value.withUnsafeBytes { policy.protection.classify($0) } : .invalid
-          default: row.signal = .invalid
           }
+          if scratch.count < content.count {
+            scratch.deallocate()
+            scratch = UnsafeMutableRawBufferPointer.allocate(
+              byteCount: content.count, alignment: 8)
+          }
+          var used = 0
+          func text(_ f: FieldValue) -> UnsafeRawBufferPointer {
+            let source = UnsafeRawBufferPointer(rebasing: content[f.start..<f.end])
+            if !f.escaped { return source }
+            unescaped.removeAll(keepingCapacity: true)
+            _ = JSONString.unescape(source, into: &unescaped)
+            let copy = UnsafeMutableRawBufferPointer(
+              rebasing: scratch[used..<(used + unescaped.count)])
+            copy.copyBytes(from: unescaped)
+            used += unescaped.count
+            return UnsafeRawBufferPointer(copy)
+          }
+          var row = Row()
+          row.line = lineNumber
+          let id = scanner.field(0)
+          if id.duplicate {
+            fail(file, lineNumber, "duplicate key \"user_id\"")
+            continue
+          }
+          switch id.kind {
+          case .string, .integer: row.userId = text(id)
+          case .absent, .null:
+            fail(file, lineNumber, "missing user_id")
+            continue
+          default:
+            fail(file, lineNumber, "user_id is neither a string nor an integer")
+            continue
+          }
+          if row.userId.isEmpty {
+            fail(file, lineNumber, "empty user_id")
+            continue
+          }
+          for k in 1..<keys.count where scanner.field(k).duplicate {
+            row.problem = "duplicate key \"\(keys[k].dropFirst())\""
+          }
+          if row.problem == nil && hasDuplicateKey(scanner.topLevelKeys, content) {
+            row.problem = "duplicate key"
+          }
+          switch kind {
+          case .ledger:
+            let purposeField = scanner.field(1)
+            if purposeField.kind == .string {
+              row.purpose = text(purposeField)
+            } else {
+              row.problem =
+                row.problem
+                ?? (purposeField.kind == .absent ? "missing purpose" : "purpose is not a string")
+            }
+            let statusField = scanner.field(2)
+            if statusField.kind == .string {
+              row.status = text(statusField)
+            } else {
+              row.problem =
+                row.problem
+                ?? (statusField.kind == .absent ? "missing status" : "status is not a string")
+            }
+            let recorded = scanner.field(3)
+            switch recorded.kind {
+            case .string, .integer: row.recordedAtText = text(recorded)
+            case .absent: row.problem = row.problem ?? "missing recorded_at"
+            default: row.problem = row.problem ?? "recorded_at is not a valid time"
+            }
+            let notice = scanner.field(4)
+            switch notice.kind {
+            case .string, .integer: row.noticeVersion = text(notice)
+            case .absent, .null: break
+            default: row.problem = row.problem ?? "notice_version is not a string"
+            }
+            let expires = scanner.field(5)
+            switch expires.kind {
+            case .string, .integer: row.expiresAtText = text(expires)
+            case .absent, .null: break
+            default: row.problem = row.problem ?? "expires_at is not a valid time"
+            }
+            // A string time must be RFC 3339 or digits; an integer is Unix seconds.
+            judgeLedgerTexts(&row)
+          case .tags:
+            let country = scanner.field(1)
+            switch country.kind {
+            case .absent:
+              fail(file, lineNumber, "missing country")
+              continue
+            case .null: row.signal = .none
+            case .string:
+              // A country with a lone surrogate escape is no code at all.
+              var clean = true
+              if country.escaped {
+                var sink: [UInt8] = []
+                clean = JSONString.unescape(
+                  UnsafeRawBufferPointer(rebasing: content[country.start..<country.end]),
+                  into: &sink)
+              }
+              let value = text(country)
+              row.country = value
+              row.signal = clean ? policy.protection.classify(value) : .invalid
+            default: row.signal = .invalid
+            }
+          }
+          apply(row, kind, file, &users)
         }
-        apply(row, kind, file, &users)
       }
     }
   }

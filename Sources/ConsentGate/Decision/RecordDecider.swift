@@ -19,6 +19,42 @@ public struct Verdict: Sendable, Equatable {
   public var jurisdiction: JurisdictionCount?
 }
 
+/// Room for unescaped user ids: a raw region that does not move between resets, so the ids
+/// of a whole block can be looked up together after the block was examined.
+public final class IdScratch {
+  private var base: UnsafeMutableRawPointer
+  private var capacity: Int
+  private var used = 0
+
+  public init(capacity: Int = 4096) {
+    self.capacity = capacity
+    base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+  }
+
+  deinit {
+    base.deallocate()
+  }
+
+  /// Forgets every id and makes room for `capacity` bytes: the length of the records to be
+  /// examined, which no unescaped id exceeds.
+  public func reset(capacity wanted: Int) {
+    used = 0
+    if wanted > capacity {
+      base.deallocate()
+      capacity = max(wanted, capacity * 2)
+      base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+    }
+  }
+
+  func append(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+    precondition(used + bytes.count <= capacity, "IdScratch reset with too little room")
+    let start = base + used
+    bytes.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    used += bytes.count
+    return UnsafeRawBufferPointer(start: start, count: bytes.count)
+  }
+}
+
 /// Decides one record by SPEC §3.3, first matching row wins.
 ///
 /// Holds a ``RecordScanner`` and scratch space, so it is a class; use one per thread. The
@@ -29,7 +65,7 @@ public final class RecordDecider {
   private let scanner: RecordScanner
   private let countryFields: Range<Int>
   private let timeField: Int?
-  private var idScratch: [UInt8] = []
+  private let idScratch = IdScratch()
   private var textScratch: [UInt8] = []
 
   public init(policy: Policy, index: ConsentIndex) {
@@ -47,57 +83,91 @@ public final class RecordDecider {
       timeField = nil
     }
     scanner = RecordScanner(pointers: pointers)
-    idScratch.reserveCapacity(256)
     textScratch.reserveCapacity(256)
+  }
+
+  /// What the first pass over a record learned, before its user is looked up.
+  public struct Examined {
+    /// A verdict reached without the index (SPEC §3.3 rows 1–5), or nil.
+    public var early: Verdict?
+    /// The canonical user id: bytes of the record, or of an ``IdScratch`` when it had
+    /// escapes.
+    public var id = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// The record's own country signals.
+    public var signals = SignalSet()
+    /// The record time's field, for rows 10–11.
+    public var time = FieldValue()
+
+    init(early: Verdict) { self.early = early }
+    init() {}
   }
 
   /// Decides a record: the line without its terminator (and without a BOM), not blank.
   public func decide(_ record: UnsafeRawBufferPointer) -> Verdict {
-    if record.count > policy.maxRecordBytes { return Verdict(reason: .recordTooLarge) }
+    idScratch.reset(capacity: record.count)
+    let examined = examine(record, ids: idScratch)
+    if let early = examined.early { return early }
+    return conclude(examined, record, facts: index.facts(for: examined.id))
+  }
+
+  /// The first half of ``decide(_:)``: rows 1–5, the user id, the record's signals.
+  ///
+  /// An escaped id is unescaped into `ids` and `id` points there, valid until `ids` is
+  /// reset.
+  public func examine(_ record: UnsafeRawBufferPointer, ids: IdScratch) -> Examined {
+    if record.count > policy.maxRecordBytes {
+      return Examined(early: Verdict(reason: .recordTooLarge))
+    }
     // One pass validates both; only a failure needs the UTF-8 check to tell rows 2 and 3 apart.
     if !scanner.scan(record) {
-      return Verdict(reason: UTF8Validation.isValid(record) ? .malformedJSON : .invalidUTF8)
+      return Examined(
+        early: Verdict(reason: UTF8Validation.isValid(record) ? .malformedJSON : .invalidUTF8))
     }
-    if scanner.field(0).duplicate { return Verdict(reason: .duplicateKey) }
+    if scanner.field(0).duplicate { return Examined(early: Verdict(reason: .duplicateKey)) }
     for k in countryFields where scanner.field(k).duplicate {
-      return Verdict(reason: .duplicateKey)
+      return Examined(early: Verdict(reason: .duplicateKey))
     }
     let base = record.baseAddress!
     let id = scanner.field(0)
-    let facts: UserFacts
+    var examined = Examined()
     switch id.kind {
     case .absent, .null:
-      return Verdict(reason: .missingUserID)
+      return Examined(early: Verdict(reason: .missingUserID))
     case .other:
-      return Verdict(reason: .invalidUserID)
+      return Examined(early: Verdict(reason: .invalidUserID))
     case .integer:
-      facts = index.facts(
-        for: UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start))
+      examined.id = UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start)
     case .string:
-      if id.start == id.end { return Verdict(reason: .missingUserID) }
+      if id.start == id.end { return Examined(early: Verdict(reason: .missingUserID)) }
+      let raw = UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start)
       if id.escaped {
-        idScratch.removeAll(keepingCapacity: true)
-        let clean = JSONString.unescape(
-          UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start), into: &idScratch
-        )
-        if !clean { return Verdict(reason: .invalidUserID) }
-        if idScratch.isEmpty { return Verdict(reason: .missingUserID) }
-        facts = idScratch.withUnsafeBytes { index.facts(for: $0) }
+        textScratch.removeAll(keepingCapacity: true)
+        if !JSONString.unescape(raw, into: &textScratch) {
+          return Examined(early: Verdict(reason: .invalidUserID))
+        }
+        if textScratch.isEmpty { return Examined(early: Verdict(reason: .missingUserID)) }
+        examined.id = ids.append(textScratch)
       } else {
-        facts = index.facts(
-          for: UnsafeRawBufferPointer(start: base + id.start, count: id.end - id.start))
+        examined.id = raw
       }
     }
-
-    var signals = SignalSet()
     if !policy.protection.coversEveryone {
-      for k in countryFields { signals.add(countrySignal(scanner.field(k), base)) }
+      for k in countryFields { examined.signals.add(countrySignal(scanner.field(k), base)) }
     }
-    return RecordDecider.decide(policy: policy, facts: facts, recordSignals: signals) {
-      guard let timeField else { return .missing }
-      let field = scanner.field(timeField)
+    if let timeField { examined.time = scanner.field(timeField) }
+    return examined
+  }
+
+  /// The second half of ``decide(_:)``: rows 6–13 for an examined record and its user's facts.
+  public func conclude(_ examined: Examined, _ record: UnsafeRawBufferPointer, facts: UserFacts)
+    -> Verdict
+  {
+    if let early = examined.early { return early }
+    return RecordDecider.decide(policy: policy, facts: facts, recordSignals: examined.signals) {
+      guard timeField != nil else { return .missing }
+      let field = examined.time
       if field.duplicate { return .duplicate }
-      return recordTime(field, base).map(RecordTime.at) ?? .missing
+      return recordTime(field, record.baseAddress!).map(RecordTime.at) ?? .missing
     }
   }
 

@@ -80,14 +80,34 @@ public final class BlockProcessor {
     }
   }
 
+  /// One line of the block between the two passes.
+  private struct Line {
+    var start: Int
+    var end: Int
+    /// Index into `examined`, or -1 for a blank line.
+    var record: Int
+  }
+
+  private var lines: [Line] = []
+  private var examined: [RecordDecider.Examined] = []
+  private var ids: [UnsafeRawBufferPointer] = []
+  private var found: [ConsentIndex.Entry?] = []
+  private let idScratch = IdScratch(capacity: 1 << 20)
+
+  /// Two passes: the first frames and examines every line and collects the user ids; the
+  /// index then looks them all up at once (``ConsentIndex/find(batch:into:)``, which
+  /// overlaps their memory misses); the second decides and writes in line order.
   private func processLines(
     _ raw: UnsafeRawBufferPointer, firstLine: Int, _ sourceJSON: [UInt8],
     _ outcome: inout BlockOutcome
   ) {
     guard let base = raw.baseAddress else { return }
     let n = raw.count
+    lines.removeAll(keepingCapacity: true)
+    examined.removeAll(keepingCapacity: true)
+    ids.removeAll(keepingCapacity: true)
+    idScratch.reset(capacity: n)
     var start = 0
-    var line = firstLine
     while start < n {
       let end: Int
       var hasLF = false
@@ -106,24 +126,49 @@ public final class BlockProcessor {
       }
       let record = UnsafeRawBufferPointer(start: base + start, count: contentEnd - start)
       if isBlank(record) {
-        outcome.counts.blankLines += 1
+        lines.append(Line(start: start, end: contentEnd, record: -1))
       } else {
-        let verdict = decider.decide(record)
-        outcome.counts.count(verdict)
-        switch verdict.reason.disposition {
-        case .keep:
-          keptPlain.append(contentsOf: record)
-          keptPlain.append(0x0A)
-          outcome.keptRecords += 1
-        case .drop:
-          break
-        case .quarantine:
-          appendQuarantine(sourceJSON, line, verdict.reason, record)
-          outcome.quarantineRecords += 1
-        }
+        let e = decider.examine(record, ids: idScratch)
+        if e.early == nil { ids.append(e.id) }
+        lines.append(Line(start: start, end: contentEnd, record: examined.count))
+        examined.append(e)
       }
       start = end + 1
-      line += 1
+    }
+
+    if found.count < ids.count { found = [ConsentIndex.Entry?](repeating: nil, count: ids.count) }
+    ids.withUnsafeBufferPointer { batch in
+      found.withUnsafeMutableBufferPointer { decider.index.find(batch: batch, into: $0) }
+    }
+
+    var lookedUp = 0
+    for (k, l) in lines.enumerated() {
+      guard l.record >= 0 else {
+        outcome.counts.blankLines += 1
+        continue
+      }
+      let record = UnsafeRawBufferPointer(start: base + l.start, count: l.end - l.start)
+      let e = examined[l.record]
+      let verdict: Verdict
+      if let early = e.early {
+        verdict = early
+      } else {
+        let facts = found[lookedUp].map { decider.index.facts($0) } ?? .unknown
+        lookedUp += 1
+        verdict = decider.conclude(e, record, facts: facts)
+      }
+      outcome.counts.count(verdict)
+      switch verdict.reason.disposition {
+      case .keep:
+        keptPlain.append(contentsOf: record)
+        keptPlain.append(0x0A)
+        outcome.keptRecords += 1
+      case .drop:
+        break
+      case .quarantine:
+        appendQuarantine(sourceJSON, firstLine + k, verdict.reason, record)
+        outcome.quarantineRecords += 1
+      }
     }
   }
 
