@@ -33,6 +33,13 @@ public final class BlockProcessor {
   public init(policy: Policy, index: ConsentIndex) {
     decider = RecordDecider(policy: policy, index: index)
     gzip = policy.compression == .gzip ? GzipMemberWriter(level: policy.level) : nil
+    // Room for a block of typical records up front, so the per-line arrays do not grow by
+    // doubling during the first blocks (a block of tiny records grows them once, for good).
+    let typicalLines = 4096
+    lines.reserveCapacity(typicalLines)
+    examined.reserveCapacity(typicalLines)
+    ids.reserveCapacity(typicalLines)
+    found = [ConsentIndex.Entry?](repeating: nil, count: typicalLines)
   }
 
   /// Processes `block` from the input whose quarantine `"source"` is `sourceJSON` (already a

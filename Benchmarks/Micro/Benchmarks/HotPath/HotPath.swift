@@ -73,6 +73,20 @@ let benchmarks: @Sendable () -> Void = {
     }
   }
 
+  Benchmark("index 1000 lookups, batched", configuration: config) { benchmark in
+    let ids = (0..<1000).map { Array(String(1_000_000 + $0).utf8) }
+    // Views made before measuring; the arrays outlive them unchanged.
+    let views = ids.map { $0.withUnsafeBytes { $0 } }
+    var results = [ConsentIndex.Entry?](repeating: nil, count: ids.count)
+    benchmark.startMeasurement()
+    for _ in benchmark.scaledIterations {
+      views.withUnsafeBufferPointer { batch in
+        results.withUnsafeMutableBufferPointer { index.find(batch: batch, into: $0) }
+      }
+      blackHole(results[0])
+    }
+  }
+
   Benchmark("process one block (decide + copy, no compression)", configuration: config) {
     benchmark in
     var noCompression = policy
