@@ -8,6 +8,15 @@ let package = Package(
     .library(name: "ConsentGate", targets: ["ConsentGate"]),
     .executable(name: "consentgate", targets: ["consentgate"]),
   ],
+  // Optional accelerated codecs; the default build needs only zlib.
+  traits: [
+    .trait(
+      name: "ISAL",
+      description: "ISA-L for gzip input and for output levels 1-3 (Debian libisal-dev)"),
+    .trait(
+      name: "LIBDEFLATE",
+      description: "libdeflate for gzip output levels 4-9 (Debian libdeflate-dev)"),
+  ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -20,11 +29,24 @@ let package = Package(
     ),
     // SSE2 kernel for the JSON string scan: Swift's SIMD types do not compile to it.
     .target(name: "CScanKernels"),
+    // Wrappers over ISA-L and libdeflate, compiled to stubs unless a trait enables them.
+    .target(
+      name: "CCodecs",
+      cSettings: [
+        .define("CG_ISAL", .when(traits: ["ISAL"])),
+        .define("CG_LIBDEFLATE", .when(traits: ["LIBDEFLATE"])),
+      ],
+      linkerSettings: [
+        .linkedLibrary("isal", .when(traits: ["ISAL"])),
+        .linkedLibrary("deflate", .when(traits: ["LIBDEFLATE"])),
+      ]
+    ),
     .target(
       name: "ConsentGate",
       dependencies: [
         "CZlib",
         "CScanKernels",
+        "CCodecs",
         .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]

@@ -89,6 +89,16 @@ func benchRead(_ path: String) throws {
   report("bare zlib inflate loop", Double(bytes) / 1e6 / bare, "MB/s")
   report("read + frame (DecodingReader, BlockFramer)", Double(bytes) / 1e6 / ours, "MB/s")
   report("read + frame ÷ bare inflate", bare / ours, "×")
+  // The same file through GNU gzip, in this run: the ratio the reading layer is held to.
+  let zcat = Process()
+  zcat.executableURL = URL(fileURLWithPath: "/bin/sh")
+  zcat.arguments = ["-c", "gzip -dc '\(path)' > /dev/null"]
+  let reference = try seconds {
+    try zcat.run()
+    zcat.waitUntilExit()
+  }
+  report("zcat > /dev/null", Double(bytes) / 1e6 / reference, "MB/s")
+  report("read + frame ÷ zcat", reference / ours, "×")
   report("peak RSS", peakRSSMiB(), "MiB")
 }
 

@@ -156,6 +156,86 @@ import Testing
   }
 }
 
+/// CRC-32 (gzip polynomial), bit by bit: written here so header CRCs in tests do not come
+/// from the code under test.
+func referenceCRC32(_ bytes: [UInt8]) -> UInt32 {
+  var crc: UInt32 = 0xFFFF_FFFF
+  for b in bytes {
+    crc ^= UInt32(b)
+    for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+  }
+  return ~crc
+}
+
+/// Optional header fields (RFC 1952 FEXTRA, FNAME, FCOMMENT, FHCRC), read in 7-byte pieces
+/// by whichever inflater the build uses (zlib, or the header parser of the ISA-L path).
+@Suite struct GzipHeaderTests {
+  let sample = Array(
+    (1...300).map { "{\"user_id\":\"u\($0)\",\"text\":\"hi \($0)\"}\n" }.joined().utf8)
+
+  /// A member of `sample` whose header carries every optional field.
+  func member(headerCRC: Bool, breakCRC: Bool = false) -> [UInt8] {
+    let plain = gzipMember(sample)
+    var header = Array(plain[0..<10])
+    header[3] = 0x04 | 0x08 | 0x10 | (headerCRC ? 0x02 : 0)
+    header += [5, 0] + Array("extra".utf8)
+    header += Array("name.jsonl".utf8) + [0]
+    header += Array("a comment".utf8) + [0]
+    if headerCRC {
+      var crc = UInt16(truncatingIfNeeded: referenceCRC32(header))
+      if breakCRC { crc ^= 1 }
+      header += [UInt8(truncatingIfNeeded: crc), UInt8(crc >> 8)]
+    }
+    return header + plain[10...]
+  }
+
+  @Test func everyOptionalFieldIsSkipped() throws {
+    let dir = temporaryFolder()
+    for withCRC in [false, true] {
+      let m = member(headerCRC: withCRC)
+      let path = writeFile(dir + "/h\(withCRC).gz", m + m)
+      #expect(try decodeAll(path).get() == sample + sample)
+    }
+  }
+
+  @Test func aWrongHeaderCRCIsCorrupt() throws {
+    let path = writeFile(temporaryFolder() + "/bad.gz", member(headerCRC: true, breakCRC: true))
+    guard case .failure(.corrupt) = decodeAll(path) else {
+      Issue.record("a wrong header CRC was not reported as corrupt")
+      return
+    }
+  }
+
+  @Test func aHeaderCutShortIsTruncated() throws {
+    let m = member(headerCRC: true)
+    let dir = temporaryFolder()
+    // Every cut inside the header (after the magic bytes).
+    for cut in 2..<40 {
+      guard case .failure(.truncated) = decodeAll(writeFile(dir + "/t\(cut).gz", Array(m[0..<cut])))
+      else {
+        Issue.record("a header cut at \(cut) was not reported as truncated")
+        return
+      }
+    }
+  }
+
+  @Test func theReportNamesTheCodecsThatRan() throws {
+    let gzip6 = try makePolicy { $0.level = 6 }
+    let gzip1 = try makePolicy { $0.level = 1 }
+    let none = try makePolicy { $0.compression = "none" }
+    #expect(
+      Codecs.description(none)
+        == "inflate: \(Codecs.hasISAL ? "isa-l" : "zlib \(zlibVersionString)")")
+    let level1 = Codecs.description(gzip1)
+    let level6 = Codecs.description(gzip6)
+    #expect(level1.hasSuffix(Codecs.hasISAL ? "deflate: isa-l level 1" : "level 1"))
+    #expect(
+      level6.hasSuffix(
+        Codecs.hasLibdeflate
+          ? "deflate: libdeflate level 6" : "deflate: zlib \(zlibVersionString) level 6"))
+  }
+}
+
 @Suite struct GzipWritingTests {
   @Test(arguments: [1, 6, 9])
   func roundTripAtLevel(_ level: Int) throws {

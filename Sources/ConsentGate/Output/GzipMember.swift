@@ -1,3 +1,4 @@
+import CCodecs
 import CZlib
 
 /// Compresses one block into one complete gzip member.
@@ -8,13 +9,30 @@ import CZlib
 /// which is what lets blocks compress in parallel; `gzip -d` reads the concatenation as one
 /// stream.
 ///
+/// The codec is ``Codecs/deflater(level:)``: zlib in the default build; ISA-L or libdeflate
+/// when a trait brings them in. Those write the same header bytes (ISA-L) or their own fixed
+/// header (libdeflate), so the bytes still depend only on the build, the level and the input.
+///
 /// Owns a zlib stream at a fixed heap address, so it is a class; use one per thread.
 public final class GzipMemberWriter {
   public let level: Int32
+  public let deflater: Codecs.Deflater
   private let stream: UnsafeMutablePointer<z_stream>
+  private var isalLevelBuffer: UnsafeMutableRawBufferPointer?
+  private var libdeflate: OpaquePointer?
 
   public init(level: Int) {
     self.level = Int32(level)
+    deflater = Codecs.deflater(level: level)
+    switch deflater {
+    case .zlib: break
+    case .isal:
+      isalLevelBuffer = .allocate(
+        byteCount: cg_isal_level_buffer_size(Int32(level)), alignment: 64)
+    case .libdeflate:
+      libdeflate = cg_libdeflate_new(Int32(level))
+      precondition(libdeflate != nil, "libdeflate could not start at level \(level)")
+    }
     stream = .allocate(capacity: 1)
     stream.initialize(to: z_stream())
     let rc = deflateInit2_(
@@ -26,10 +44,55 @@ public final class GzipMemberWriter {
   deinit {
     deflateEnd(stream)
     stream.deallocate()
+    isalLevelBuffer?.deallocate()
+    if let libdeflate { cg_libdeflate_free(libdeflate) }
   }
 
   /// Appends one gzip member holding `input` to `output`.
   public func compress(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) {
+    switch deflater {
+    case .zlib: compressWithZlib(input, appendingTo: &output)
+    case .isal:
+      // Stored blocks are the worst case: 5 bytes per 64 KiB block over the input.
+      let written = appendMember(input, bound: input.count + input.count / 1024 + 1024, to: &output)
+      {
+        out in
+        cg_isal_gzip_member(
+          level, input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
+          out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count,
+          isalLevelBuffer!.baseAddress!.assumingMemoryBound(to: UInt8.self), isalLevelBuffer!.count)
+      }
+      if !written { compressWithZlib(input, appendingTo: &output) }
+    case .libdeflate:
+      let bound = cg_libdeflate_bound(libdeflate, input.count)
+      let written = appendMember(input, bound: bound, to: &output) { out in
+        cg_libdeflate_gzip(
+          libdeflate, input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
+          out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count)
+      }
+      precondition(written, "libdeflate output exceeded its own bound")
+    }
+  }
+
+  /// Appends one member written by `body` into `bound` spare bytes; false (and nothing
+  /// appended) when it did not fit.
+  private func appendMember(
+    _ input: UnsafeRawBufferPointer, bound: Int, to output: inout [UInt8],
+    _ body: (UnsafeMutableRawBufferPointer) -> Int
+  ) -> Bool {
+    let start = output.count
+    output.reserveCapacity(start + bound)
+    var written = 0
+    output.append(contentsOf: repeatElement(0, count: bound))
+    output.withUnsafeMutableBytes { out in
+      written = body(UnsafeMutableRawBufferPointer(rebasing: out[start...]))
+    }
+    output.removeLast(bound - written)
+    return written > 0
+  }
+
+  private func compressWithZlib(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8])
+  {
     deflateReset(stream)
     let bound = Int(deflateBound(stream, UInt(input.count))) + 64
     let start = output.count

@@ -1,3 +1,4 @@
+import CCodecs
 import CZlib
 
 /// The decoded bytes of an input: gzip streams are inflated, anything else passes through.
@@ -26,7 +27,7 @@ public final class DecodingReader {
   private var inputEnd = 0
   private var sawEOF = false
   private var state = State.member
-  private var inflater: Inflater?
+  private var inflater: (any GzipInflater)?
   private var pushback: [UInt8] = []
   private var pushbackStart = 0
 
@@ -46,9 +47,9 @@ public final class DecodingReader {
     }
     isGzip = inputEnd >= 2 && input[0] == 0x1f && input[1] == 0x8b
     if isGzip {
-      inflater = Inflater()
+      inflater = Codecs.hasISAL ? IsalInflater() : ZlibInflater()
       if inflater == nil {
-        throw .unreadable(name: source.displayName, detail: "zlib could not start")
+        throw .unreadable(name: source.displayName, detail: "the inflater could not start")
       }
     }
   }
@@ -153,13 +154,165 @@ public final class DecodingReader {
   }
 }
 
+/// What an inflate call reached.
+enum InflateResult {
+  case progress, streamEnd
+  case error(String)
+}
+
+/// Inflates gzip members, checking header, CRC-32 and ISIZE; ``reset()`` starts the next
+/// member.
+protocol GzipInflater: AnyObject {
+  func reset()
+  /// Inflates from `input` into `output`; returns bytes consumed and produced.
+  func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+    -> (consumed: Int, produced: Int, result: InflateResult)
+}
+
+/// ISA-L's inflate (the `ISAL` trait): about 2.6 times zlib's speed here. The member header
+/// is parsed here (``GzipHeaderParser``); ISA-L inflates the deflate data and checks the
+/// trailer.
+final class IsalInflater: GzipInflater {
+  private let state: OpaquePointer
+  private var header = GzipHeaderParser()
+
+  init?() {
+    guard let state = cg_isal_inflater_new() else { return nil }
+    self.state = state
+  }
+
+  deinit {
+    cg_isal_inflater_free(state)
+  }
+
+  func reset() {
+    cg_isal_inflater_reset(state)
+    header = GzipHeaderParser()
+  }
+
+  func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+    -> (consumed: Int, produced: Int, result: InflateResult)
+  {
+    var skipped = 0
+    if !header.isComplete {
+      let (n, problem) = header.feed(input)
+      skipped = n
+      if let problem { return (skipped, 0, .error(problem)) }
+      if !header.isComplete { return (skipped, 0, .progress) }
+    }
+    let body = UnsafeRawBufferPointer(rebasing: input[skipped...])
+    var consumed = 0
+    var produced = 0
+    let rc = cg_isal_inflate(
+      state, body.baseAddress?.assumingMemoryBound(to: UInt8.self), body.count, &consumed,
+      output.baseAddress!.assumingMemoryBound(to: UInt8.self), output.count, &produced)
+    consumed += skipped
+    if rc < 0 { return (consumed, produced, .error(String(cString: cg_isal_error(rc)))) }
+    return (consumed, produced, rc == 1 ? .streamEnd : .progress)
+  }
+}
+
+/// An RFC 1952 member header, fed in pieces of any size: magic, method, flags (reserved bits
+/// must be clear), the optional extra field, name and comment, and the header CRC when
+/// FHCRC is set.
+struct GzipHeaderParser {
+  private enum Step { case fixed, extraLength, extra, name, comment, headerCRC, done }
+
+  private var step = Step.fixed
+  private var flags: UInt8 = 0
+  /// Bytes still wanted by a fixed-size step.
+  private var remaining = 10
+  private var field: UInt32 = 0
+  private var fieldBytes = 0
+  /// CRC-32 of the header bytes so far, for FHCRC.
+  private var crc = UInt32(truncatingIfNeeded: crc32(0, nil, 0))
+
+  var isComplete: Bool { step == .done }
+
+  /// Consumes header bytes from the front of `input`: how many, and a problem if the header
+  /// is bad.
+  mutating func feed(_ input: UnsafeRawBufferPointer) -> (Int, String?) {
+    var i = 0
+    while i < input.count && step != .done {
+      let c = input[i]
+      i += 1
+      if step != .headerCRC {
+        withUnsafeBytes(of: c) {
+          crc = UInt32(
+            truncatingIfNeeded: crc32(
+              UInt(crc), $0.baseAddress!.assumingMemoryBound(to: Bytef.self), 1))
+        }
+      }
+      switch step {
+      case .fixed:
+        // Each byte is judged as it comes: garbage after the last member is corrupt even
+        // when it is shorter than a header.
+        switch 10 - remaining {
+        case 0: if c != 0x1f { return (i, "incorrect header check") }
+        case 1: if c != 0x8b { return (i, "incorrect header check") }
+        case 2: if c != 8 { return (i, "unknown compression method") }
+        case 3:
+          flags = c
+          if flags & 0xE0 != 0 { return (i, "unknown header flags set") }
+        default: break
+        }
+        remaining -= 1
+        if remaining == 0 { advance(after: .fixed) }
+      case .extraLength:
+        field |= UInt32(c) << (8 * UInt32(fieldBytes))
+        fieldBytes += 1
+        if fieldBytes == 2 {
+          remaining = Int(field)
+          if remaining == 0 { advance(after: .extra) } else { step = .extra }
+        }
+      case .extra:
+        remaining -= 1
+        if remaining == 0 { advance(after: .extra) }
+      case .name:
+        if c == 0 { advance(after: .name) }
+      case .comment:
+        if c == 0 { advance(after: .comment) }
+      case .headerCRC:
+        field |= UInt32(c) << (8 * UInt32(fieldBytes))
+        fieldBytes += 1
+        if fieldBytes == 2 {
+          guard field == crc & 0xFFFF else { return (i, "header crc mismatch") }
+          step = .done
+        }
+      case .done:
+        break
+      }
+    }
+    return (i, nil)
+  }
+
+  /// The next step after `finished`, skipping the parts the flags leave out.
+  private mutating func advance(after finished: Step) {
+    field = 0
+    fieldBytes = 0
+    let order: [(Step, UInt8)] = [
+      (.extraLength, 0x04), (.name, 0x08), (.comment, 0x10), (.headerCRC, 0x02),
+    ]
+    let from: Int =
+      switch finished {
+      case .fixed: 0
+      case .extraLength, .extra: 1
+      case .name: 2
+      case .comment: 3
+      default: 4
+      }
+    for (next, bit) in order[from...] where flags & bit != 0 {
+      step = next
+      return
+    }
+    step = .done
+  }
+}
+
 /// A zlib inflate stream for gzip members. The `z_stream` lives at a fixed heap address
 /// because zlib keeps a pointer back to it and checks it on every call.
-final class Inflater {
-  enum Result {
-    case progress, streamEnd
-    case error(String)
-  }
+final class ZlibInflater: GzipInflater {
+  typealias Result = InflateResult
 
   private let stream: UnsafeMutablePointer<z_stream>
 

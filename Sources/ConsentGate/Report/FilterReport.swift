@@ -34,7 +34,6 @@ public struct OutputReport: Sendable, Equatable {
 public struct FilterReport: Sendable {
   public static let toolName = "consentgate"
   public static let toolVersion = "0.1.0"
-  public static let codec = "zlib \(zlibVersionString)"
 
   public var policy: Policy
   public var inputs: [InputReport] = []
@@ -84,7 +83,7 @@ public struct FilterReport: Sendable {
         "tool",
         .object([
           ("name", .string(Self.toolName)), ("version", .string(Self.toolVersion)),
-          ("codec", .string(Self.codec)),
+          ("codec", .string(Codecs.description(policy))),
         ])
       ),
       ("policy", policy.json),

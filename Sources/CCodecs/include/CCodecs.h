@@ -1,0 +1,50 @@
+#ifndef CCODECS_H
+#define CCODECS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Optional accelerated gzip codecs. The declarations are always present; the definitions
+/// call ISA-L only when the package is built with the ISAL trait (CG_ISAL) and libdeflate
+/// only with the LIBDEFLATE trait (CG_LIBDEFLATE). Without them, `cg_*_available` return 0
+/// and nothing links against either library.
+
+int cg_isal_available(void);
+int cg_libdeflate_available(void);
+
+/// A streaming ISA-L inflater for the deflate data and trailer of a gzip member: ISA-L checks
+/// CRC-32 and ISIZE. The caller parses the header: ISA-L 2.30's own header parser misread
+/// the flags of a header that arrived in small pieces (a second member's FNAME became an
+/// FCOMMENT), so it is not used.
+typedef struct cg_isal_inflater cg_isal_inflater;
+
+cg_isal_inflater *cg_isal_inflater_new(void);
+void cg_isal_inflater_free(cg_isal_inflater *inflater);
+/// Prepares for the next member.
+void cg_isal_inflater_reset(cg_isal_inflater *inflater);
+/// Inflates from `in` into `out`. Returns 1 at the end of a member (its trailer checked),
+/// 0 when more input or output room is needed, or a negative ISA-L error code.
+int cg_isal_inflate(cg_isal_inflater *inflater, const uint8_t *in, size_t in_len,
+                    size_t *consumed, uint8_t *out, size_t out_len, size_t *produced);
+/// A short description of an ISA-L error code.
+const char *cg_isal_error(int code);
+
+/// Bytes of scratch an ISA-L deflate at `level` (1–3) needs.
+size_t cg_isal_level_buffer_size(int level);
+/// One complete gzip member of `in` at ISA-L `level`, written to `out`: header as zlib
+/// writes it (mtime 0, no name, OS 3), raw deflate, CRC-32 and ISIZE. Returns the bytes
+/// written, or 0 when `out_cap` is too small.
+size_t cg_isal_gzip_member(int level, const uint8_t *in, size_t in_len, uint8_t *out,
+                           size_t out_cap, uint8_t *level_buf, size_t level_buf_size);
+
+/// A libdeflate compressor at one level; one gzip member per call.
+typedef struct cg_libdeflate cg_libdeflate;
+
+cg_libdeflate *cg_libdeflate_new(int level);
+void cg_libdeflate_free(cg_libdeflate *compressor);
+size_t cg_libdeflate_bound(cg_libdeflate *compressor, size_t in_len);
+/// Returns the bytes written, or 0 when `out_cap` is too small.
+size_t cg_libdeflate_gzip(cg_libdeflate *compressor, const uint8_t *in, size_t in_len,
+                          uint8_t *out, size_t out_cap);
+
+#endif
