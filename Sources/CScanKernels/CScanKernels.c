@@ -1,6 +1,9 @@
 #if defined(__linux__)
 #define _GNU_SOURCE
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #include "CScanKernels.h"
 
@@ -48,5 +51,14 @@ void *cg_remap(void *old_address, size_t old_size, size_t new_size) {
   (void)old_size;
   (void)new_size;
   return NULL;
+#endif
+}
+
+int cg_nice_this_thread(int nice) {
+#if defined(__linux__)
+  return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+#else
+  (void)nice;
+  return 0;
 #endif
 }

@@ -17,4 +17,8 @@ static inline void cg_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 /// kernel remaps the pages, copying nothing. Returns NULL on failure or where unsupported.
 void *cg_remap(void *old_address, size_t old_size, size_t new_size);
 
+/// Sets the calling thread's nice value (Linux: each thread has its own). Returns 0 on
+/// success; does nothing elsewhere.
+int cg_nice_this_thread(int nice);
+
 #endif

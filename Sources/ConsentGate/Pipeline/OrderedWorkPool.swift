@@ -1,3 +1,4 @@
+import CScanKernels
 import Crypto
 import Foundation
 
@@ -48,11 +49,26 @@ final class OrderedWorkPool: @unchecked Sendable {
     limit = threads * 3
     for _ in 0..<threads {
       start { [self] in
+        OrderedWorkPool.yieldToReader()
         let processor = BlockProcessor(policy: policy, index: index)
         self.work(processor)
       }
     }
-    start { [self] in self.write() }
+    start { [self] in
+      OrderedWorkPool.yieldToReader()
+      self.write()
+    }
+  }
+
+  /// Lowers the calling thread's scheduling weight (nice +5, Linux threads each have one).
+  /// On a machine with fewer cores than threads, the reading thread, which inflates and is
+  /// the one stage that cannot be split, then gets a core whenever it has work, and the
+  /// other stages share what is left; when they are the bottleneck, it blocks on a full
+  /// queue and gives its share back.
+  private static func yieldToReader() {
+    // Measured on the 2-core machine: 1.48× → 1.63× zcat (zlib, no compression) and
+    // 2.36 s → 1.98 s (ISA-L); compression-bound runs are unchanged.
+    _ = cg_nice_this_thread(5)
   }
 
   private func start(_ body: @escaping @Sendable () -> Void) {
