@@ -1,50 +1,121 @@
 #!/usr/bin/env bash
-# End-to-end throughput: generates ~1 GB of records with `consentgate generate`, then times
-# `consentgate filter` against `zcat` (and `igzip -dc` when installed) on the same file in
-# one run, and runs the stage benchmarks. Prints MB/s and ratios; asserts nothing.
-#   Benchmarks/run.sh [RECORDS] [WORKDIR]
+# End-to-end throughput, every figure a ratio to a reference timed in the same run.
+#
+#   Benchmarks/run.sh [--isal] [--compare] [RECORDS] [WORKDIR]
+#
+# Generates RECORDS records (default 1,400,000: about 1 GB uncompressed) with
+# `consentgate generate --clean`, recompressed with `gzip -6`, then times `consentgate filter`
+# against `zcat FILE > /dev/null` and, when installed, `igzip -dc FILE > /dev/null`.
+#   --isal     also builds with the ISAL and LIBDEFLATE traits (needs libisal-dev,
+#              libdeflate-dev; isal for igzip) and times that build too.
+#   --compare  also runs the same job as a Python script (gzip + orjson) and as a DuckDB
+#              query (pip install orjson duckdb), checks that all three keep, drop and
+#              quarantine the same records, and prints the speed ratios.
+# Prints seconds, MB/s of uncompressed input, ratios and peak RSS; asserts nothing except
+# that the peers agree on the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+isal=0
+compare=0
+while [[ $# -gt 0 && "$1" == --* ]]; do
+  case "$1" in
+    --isal) isal=1 ;;
+    --compare) compare=1 ;;
+    *) echo "unknown option $1" >&2; exit 64 ;;
+  esac
+  shift
+done
 records=${1:-1400000}
 work=${2:-/tmp/consentgate-bench}
-swift build -c release >/dev/null
-bin=.build/release/consentgate
-bench=.build/release/consentgate-bench
 mkdir -p "$work"
-if [[ ! -s "$work/p6.gz.$records" ]]; then
-  "$bin" generate --records "$records" --users 100000 --seed 1 --out "$work" >/dev/null
-  gzip -dc "$work/posts.jsonl.gz" | gzip -6 > "$work/p6.gz"
-  touch "$work/p6.gz.$records"
+
+swift build -c release >/dev/null
+cp .build/release/consentgate "$work/consentgate-zlib"
+if ((isal)); then
+  swift build -c release --traits ISAL,LIBDEFLATE >/dev/null
+  cp .build/release/consentgate "$work/consentgate-isal"
 fi
-file="$work/p6.gz"
+bench=.build/release/consentgate-bench
+
+if [[ ! -s "$work/clean.gz.$records" ]]; then
+  "$work/consentgate-zlib" generate --records "$records" --users 100000 --seed 1 --clean \
+    --out "$work" >/dev/null
+  gzip -dc "$work/posts.jsonl.gz" | gzip -6 > "$work/clean.gz"
+  touch "$work/clean.gz.$records"
+fi
+file="$work/clean.gz"
 raw=$(gzip -dc "$file" | wc -c)
-time_of() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
-echo "input: $file, $(stat -c %s "$file") bytes compressed, $raw bytes uncompressed"
-zcat_t=$(time_of sh -c "gzip -dc '$file' > /dev/null")
-printf "%-40s %7.2f s %8.1f MB/s\n" "zcat > /dev/null" "$zcat_t" "$(echo "$raw / $zcat_t / 1000000" | bc -l)"
+
+# Elapsed seconds and peak RSS (KiB) of one run.
+measure() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
+mbps() { echo "$raw / $1 / 1000000" | bc -l; }
+row() { printf "%-44s %7.2f s %7.1f MB/s %s\n" "$1" "$2" "$(mbps "$2")" "${3:-}"; }
+
+echo "input: $file: $(stat -c %s "$file") bytes gzip -6, $raw bytes uncompressed, $records records"
+read -r zcat_t _ <<< "$(measure sh -c "gzip -dc '$file' > /dev/null")"
+row "zcat > /dev/null" "$zcat_t"
+igzip_t=""
 if command -v igzip >/dev/null; then
-  igzip_t=$(time_of sh -c "igzip -dc '$file' > /dev/null")
-  printf "%-40s %7.2f s %8.1f MB/s\n" "igzip -dc > /dev/null" "$igzip_t" "$(echo "$raw / $igzip_t / 1000000" | bc -l)"
+  read -r igzip_t _ <<< "$(measure sh -c "igzip -dc '$file' > /dev/null")"
+  row "igzip -dc > /dev/null" "$igzip_t" "$(printf '%.2fx zcat' "$(echo "$zcat_t / $igzip_t" | bc -l)")"
 fi
+
 common=(filter --quiet --consent "$work/consent.csv" --jurisdictions "$work/jurisdictions.csv"
   --cutoff 2026-01-01T00:00:00Z)
-for variant in "none" "gzip 1" "gzip 6"; do
-  set -- $variant
-  args=(--compression "$1")
-  [[ $# -gt 1 ]] && args+=(--level "$2")
-  rm -rf "$work/out"
-  t=$(time_of "$bin" "${common[@]}" "${args[@]}" --out "$work/out" "$file")
-  rss=$( { /usr/bin/time -f "%M" "$bin" "${common[@]}" "${args[@]}" --out "$work/out2" "$file" >/dev/null; } 2>&1 | tail -1)
-  printf "%-40s %7.2f s %8.1f MB/s  %5.2fx zcat  peak RSS %d MB\n" "filter --compression $variant" "$t" \
-    "$(echo "$raw / $t / 1000000" | bc -l)" "$(echo "$zcat_t / $t" | bc -l)" "$((rss / 1024))"
-done
-python3 - "$work/out/report.json" <<'PY'
+run_filter() { # BUILD LABEL ARGS...
+  local build=$1 label=$2
+  shift 2
+  rm -rf "$work/out-$build"
+  read -r t rss <<< "$(measure "$work/consentgate-$build" "${common[@]}" "$@" --out "$work/out-$build" "$file")"
+  local ratios
+  ratios=$(printf '%.2fx zcat' "$(echo "$zcat_t / $t" | bc -l)")
+  [[ -n "$igzip_t" ]] && ratios+=$(printf '  %.2fx igzip' "$(echo "$igzip_t / $t" | bc -l)")
+  row "$label" "$t" "$ratios  peak RSS $((rss / 1024)) MB"
+  last_t=$t
+}
+run_filter zlib "filter (zlib) --compression none" --compression none
+run_filter zlib "filter (zlib) gzip level 1" --level 1
+run_filter zlib "filter (zlib) gzip level 6" --level 6
+cg6_t=$last_t
+cp "$work/out-zlib/report.json" "$work/report-zlib-6.json"
+if ((isal)); then
+  run_filter isal "filter (ISA-L) --compression none" --compression none
+  run_filter isal "filter (ISA-L) gzip level 1" --level 1
+  run_filter isal "filter (ISA-L + libdeflate) gzip level 6" --level 6
+fi
+python3 - "$work/report-zlib-6.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 t = r["totals"]
 print(f"records {t['records']}, kept {t['kept'] / t['records']:.1%}, dropped {t['dropped']}, quarantined {t['quarantined']}")
 PY
-echo "--- stages"
+
+if ((compare)); then
+  echo "--- the same job, other tools (output gzip level 6, counts checked)"
+  peers=(--consent "$work/consent.csv" --jurisdictions "$work/jurisdictions.csv"
+    --cutoff 2026-01-01T00:00:00Z)
+  for peer in python duckdb; do
+    rm -rf "$work/out-$peer"
+    read -r t rss <<< "$(measure python3 "Benchmarks/peers/${peer}_filter.py" "${peers[@]}" \
+      --out "$work/out-$peer" "$file")"
+    row "$peer" "$t" "$(printf 'consentgate (zlib, level 6) is %.1fx faster  peak RSS %d MB' \
+      "$(echo "$t / $cg6_t" | bc -l)" "$((rss / 1024))")"
+  done
+  # Same records kept and quarantined: the decompressed outputs are compared byte for byte.
+  for peer in python duckdb; do
+    for part in kept quarantine; do
+      if cmp -s <(gzip -dc "$work/out-zlib/$part/clean.gz") <(gzip -dc "$work/out-$peer/$part/clean.gz"); then
+        echo "$peer: $part output identical to consentgate's"
+      else
+        echo "$peer: $part output DIFFERS from consentgate's" >&2
+        exit 1
+      fi
+    done
+  done
+fi
+
+echo "--- stages (default build)"
+swift build -c release >/dev/null
 "$bench" read "$file"
 "$bench" scan "$file"
 "$bench" deflate "$file" 6
