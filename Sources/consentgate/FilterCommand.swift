@@ -33,6 +33,10 @@ struct FilterCommand: ParsableCommand {
   @Option(help: "Worker threads (default: the number of cores).")
   var threads: Int64?
 
+  @Option(
+    help: "Inputs read at once, each with its own reading thread (default: one per core).")
+  var inputsInFlight: Int?
+
   @Flag(help: "No progress or summary on stderr.")
   var quiet = false
 
@@ -68,12 +72,16 @@ struct FilterCommand: ParsableCommand {
     if let t = settings.threads, t < 1 || t > 1024 {
       throw usageFailure(UsageError("--threads must be between 1 and 1024"))
     }
+    if let n = inputsInFlight, n < 1 || n > 1024 {
+      throw usageFailure(UsageError("--inputs-in-flight must be between 1 and 1024"))
+    }
     let isQuiet = settings.quiet ?? false
     var config = FilterConfiguration(policy: policy, inputs: inputs, outputDirectory: outDir)
     config.consentFiles = settings.consent ?? []
     config.jurisdictionFiles = settings.jurisdictions ?? []
     if let t = settings.threads { config.threads = Int(t) }
     config.resume = settings.resume ?? false
+    config.inputsInFlight = inputsInFlight
 
     let progress = ProgressLine(enabled: !isQuiet && isatty(2) != 0)
     let report: FilterReport

@@ -54,3 +54,51 @@ import Testing
     #expect(outcome.counts.blankLines == lines.filter(\.isEmpty).count)
   }
 }
+
+/// Several inputs read at once (one lane per core) give the outputs and report entries that
+/// reading them one after the other gives, whatever the lane count; a bad input among them
+/// fails alone.
+@Suite struct InputsInFlightTests {
+  @Test func lanesDoNotChangeOutputsOrReport() throws {
+    let dir = temporaryFolder()
+    var options = ExportGenerator.Options()
+    options.records = 12_000
+    options.users = 1_000
+    options.files = 5
+    let w = try ExportGenerator(options: options).write(to: dir)
+    var inputs = w.exports.map { dir + "/" + $0 }
+    // A truncated gzip input in the middle.
+    let whole = readBytes(inputs[0])
+    inputs.insert(writeFile(dir + "/cut.gz", Array(whole[0..<(whole.count / 2)])), at: 2)
+
+    var seen: [[String]] = []
+    var reports: [String] = []
+    for (threads, lanes) in [(1, 1), (2, 1), (2, 2), (4, 3), (4, 6)] {
+      var config = FilterConfiguration(
+        policy: try makePolicy { $0.cutoff = "2026-01-01T00:00:00Z" }, inputs: inputs,
+        outputDirectory: dir + "/out-\(threads)-\(lanes)")
+      config.consentFiles = [dir + "/" + w.consent]
+      config.jurisdictionFiles = [dir + "/" + w.jurisdictions]
+      config.threads = threads
+      config.inputsInFlight = lanes
+      let (report, outcome) = try Filter(configuration: config).run()
+      #expect(outcome == .dataError)
+      #expect(report.inputs.map(\.path) == inputs)
+      #expect(
+        report.inputs.map(\.status) == inputs.map { $0.hasSuffix("cut.gz") ? .truncated : .ok })
+      var entries = report.inputs.map { "\($0.path) \($0.sha256 ?? "-") \($0.counts.kept)" }
+      entries += report.outputs.map { "\($0.path) \($0.sha256) \($0.records)" }
+      seen.append(entries)
+      reports.append("\(report.totals.kept) \(report.totals.records)")
+    }
+    for k in 1..<seen.count {
+      #expect(seen[k] == seen[0])
+      #expect(reports[k] == reports[0])
+    }
+    #expect(report0HasEveryGoodInput(seen[0], inputs.count - 1))
+  }
+
+  private func report0HasEveryGoodInput(_ entries: [String], _ good: Int) -> Bool {
+    entries.filter { $0.hasPrefix("kept/") }.count == good
+  }
+}

@@ -11,6 +11,9 @@ public struct FilterConfiguration: Sendable {
   public var jurisdictionFiles: [String] = []
   public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
   public var resume = false
+  /// Inputs read at once; nil: as many as there are cores (at most `threads`), so that when
+  /// there are several files, inflating, which one file cannot split, runs on every core.
+  public var inputsInFlight: Int?
   /// Bytes a block of records holds before it is cut (the unit of parallel work).
   public var blockTarget = 1 << 20
 
@@ -139,36 +142,75 @@ public struct Filter: Sendable {
       completion.clearAll()
     }
 
-    let pool =
-      config.threads > 1
-      ? OrderedWorkPool(threads: config.threads, policy: policy, index: loader.index) : nil
-    defer { pool?.shutDown() }
-    let inline = pool == nil ? BlockProcessor(policy: policy, index: loader.index) : nil
-    var outputFailed = false
-
-    for input in config.inputs {
+    // Which inputs to run: under --resume, completed ones are taken as they are.
+    var results = [InputResult?](repeating: nil, count: config.inputs.count)
+    var todo: [Int] = []
+    for (k, input) in config.inputs.enumerated() {
       let name = Filter.outputName(forInput: input, compression: policy.compression)
       if config.resume {
         switch completion.check(input: input, outputName: name) {
         case .reuse(let input, let outputs):
-          report.inputs.append(input)
-          report.outputs += outputs
+          results[k] = InputResult(input: input, outputs: outputs, reused: true)
           continue
         case .redo(let why):
           if let why { report.warnings.append(why) }
         }
       }
       completion.forget(outputName: name)
-      let run = InputRun(
-        path: input, outputName: name, directory: dir, policy: policy,
-        blockTarget: config.blockTarget)
-      let result = run.execute(
-        pool: pool, inline: inline, onMessage: onMessage, onProgress: onProgress)
+      todo.append(k)
+    }
+
+    let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    let lanes =
+      config.threads > 1
+      ? max(1, min(todo.count, config.inputsInFlight ?? min(config.threads, cores))) : 1
+    let lane = Lanes(
+      inputs: config.inputs, todo: todo, directory: dir, policy: policy,
+      blockTarget: config.blockTarget)
+    withoutActuallyEscaping(onMessage) { onMessage in
+      withoutActuallyEscaping(onProgress) { onProgress in
+        lane.onMessage = onMessage
+        lane.onProgress = onProgress
+        if lanes == 1 {
+          let pool =
+            config.threads > 1
+            ? OrderedWorkPool(threads: config.threads, policy: policy, index: loader.index) : nil
+          let inline = pool == nil ? BlockProcessor(policy: policy, index: loader.index) : nil
+          lane.run(pool: pool, inline: inline)
+          pool?.shutDown()
+        } else {
+          // Each lane reads one input at a time with its own pool; outputs and report do
+          // not depend on which lane ran which input.
+          let workers = max(1, config.threads / lanes)
+          let done = DispatchSemaphore(value: 0)
+          for _ in 0..<lanes {
+            let thread = Thread { [lane, index = loader.index] in
+              let pool = OrderedWorkPool(threads: workers, policy: policy, index: index)
+              lane.run(pool: pool, inline: nil)
+              pool.shutDown()
+              done.signal()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+          }
+          for _ in 0..<lanes { done.wait() }
+        }
+        lane.onMessage = nil
+        lane.onProgress = nil
+      }
+    }
+    for (k, result) in lane.results { results[k] = result }
+
+    var outputFailed = false
+    for (k, result) in results.enumerated() {
+      guard let result else { continue }
       report.inputs.append(result.input)
       report.outputs += result.outputs
       report.warnings += result.warnings
+      if result.reused { continue }
       if result.outputFailed { outputFailed = true }
       if result.input.status == .ok && !result.outputFailed {
+        let name = Filter.outputName(forInput: config.inputs[k], compression: policy.compression)
         completion.record(input: result.input, outputs: result.outputs, outputName: name)
       }
     }
@@ -199,5 +241,64 @@ extension Timestamp {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Timestamp(seconds: Int64(ts.tv_sec))
+  }
+}
+
+/// Hands out inputs to the threads that read them, one at a time, in input order, and
+/// collects their results.
+///
+/// `@unchecked Sendable`: the mutable fields are used only while `lock` is held; the
+/// callbacks are set before the lane threads start and cleared after they all finish.
+final class Lanes: @unchecked Sendable {
+  private let inputs: [String]
+  private let todo: [Int]
+  private let directory: String
+  private let policy: Policy
+  private let blockTarget: Int
+  private let lock = NSLock()
+  private var next = 0
+  private(set) var results: [Int: InputResult] = [:]
+  var onMessage: ((String) -> Void)?
+  var onProgress: ((FilterProgress) -> Void)?
+
+  init(
+    inputs: [String], todo: [Int], directory: String, policy: Policy, blockTarget: Int
+  ) {
+    self.inputs = inputs
+    self.todo = todo
+    self.directory = directory
+    self.policy = policy
+    self.blockTarget = blockTarget
+  }
+
+  /// Runs inputs until none is left.
+  func run(pool: OrderedWorkPool?, inline: BlockProcessor?) {
+    while true {
+      lock.lock()
+      let k = next < todo.count ? todo[next] : nil
+      next += 1
+      lock.unlock()
+      guard let k else { return }
+      let input = inputs[k]
+      let run = InputRun(
+        path: input,
+        outputName: Filter.outputName(forInput: input, compression: policy.compression),
+        directory: directory, policy: policy, blockTarget: blockTarget)
+      let result = run.execute(
+        pool: pool, inline: inline,
+        onMessage: { [self] text in
+          lock.lock()
+          onMessage?(text)
+          lock.unlock()
+        },
+        onProgress: { [self] progress in
+          lock.lock()
+          onProgress?(progress)
+          lock.unlock()
+        })
+      lock.lock()
+      results[k] = result
+      lock.unlock()
+    }
   }
 }

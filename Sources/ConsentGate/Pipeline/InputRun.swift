@@ -6,6 +6,8 @@ struct InputResult {
   var outputs: [OutputReport] = []
   var warnings: [String] = []
   var outputFailed = false
+  /// Taken from an earlier run by --resume.
+  var reused = false
 }
 
 /// Filters one input into `kept/NAME` and `quarantine/NAME`.
