@@ -62,3 +62,86 @@ int cg_nice_this_thread(int nice) {
   return 0;
 #endif
 }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int cg_crc32_fast_available(void) {
+  return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+}
+
+// Folding constants for the bit-reflected gzip polynomial 0x104C11DB7: x^(4*128+32) and
+// x^(4*128-32) mod P for the 512-bit fold, x^(128+32) and x^(128-32) for the 128-bit fold,
+// x^64 mod P for 64 -> 32 bits, and the Barrett constants (floor(x^64 / P) and P).
+__attribute__((target("pclmul,sse4.1"))) uint32_t cg_crc32_fold(uint32_t crc, const uint8_t *p,
+                                                                 size_t n) {
+  const __m128i k1k2 = _mm_set_epi64x(0x1c6e41596, 0x154442bd4);
+  const __m128i k3k4 = _mm_set_epi64x(0x0ccaa009e, 0x1751997d0);
+  const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124);
+  const __m128i poly = _mm_set_epi64x(0x1f7011641, 0x1db710641);
+  const __m128i mask32 = _mm_set_epi32(0, 0, 0, -1);
+
+  __m128i x1 = _mm_loadu_si128((const __m128i *)(p + 0));
+  __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 16));
+  __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 32));
+  __m128i x4 = _mm_loadu_si128((const __m128i *)(p + 48));
+  x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)~crc));
+  p += 64;
+  n -= 64;
+  while (n >= 64) {
+    __m128i h1 = _mm_clmulepi64_si128(x1, k1k2, 0x11);
+    __m128i h2 = _mm_clmulepi64_si128(x2, k1k2, 0x11);
+    __m128i h3 = _mm_clmulepi64_si128(x3, k1k2, 0x11);
+    __m128i h4 = _mm_clmulepi64_si128(x4, k1k2, 0x11);
+    x1 = _mm_xor_si128(_mm_clmulepi64_si128(x1, k1k2, 0x00), h1);
+    x2 = _mm_xor_si128(_mm_clmulepi64_si128(x2, k1k2, 0x00), h2);
+    x3 = _mm_xor_si128(_mm_clmulepi64_si128(x3, k1k2, 0x00), h3);
+    x4 = _mm_xor_si128(_mm_clmulepi64_si128(x4, k1k2, 0x00), h4);
+    x1 = _mm_xor_si128(x1, _mm_loadu_si128((const __m128i *)(p + 0)));
+    x2 = _mm_xor_si128(x2, _mm_loadu_si128((const __m128i *)(p + 16)));
+    x3 = _mm_xor_si128(x3, _mm_loadu_si128((const __m128i *)(p + 32)));
+    x4 = _mm_xor_si128(x4, _mm_loadu_si128((const __m128i *)(p + 48)));
+    p += 64;
+    n -= 64;
+  }
+  // Four lanes into one.
+  __m128i t;
+  t = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+  x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x00), t), x2);
+  t = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+  x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x00), t), x3);
+  t = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+  x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x00), t), x4);
+  while (n >= 16) {
+    t = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x00), t),
+                       _mm_loadu_si128((const __m128i *)p));
+    p += 16;
+    n -= 16;
+  }
+  // 128 -> 64 bits.
+  t = _mm_clmulepi64_si128(x1, k3k4, 0x10);
+  x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), t);
+  // 64 -> 32 bits.
+  t = _mm_and_si128(x1, mask32);
+  x1 = _mm_srli_si128(x1, 4);
+  x1 = _mm_xor_si128(x1, _mm_clmulepi64_si128(t, k5, 0x00));
+  // Barrett reduction.
+  t = _mm_and_si128(x1, mask32);
+  t = _mm_clmulepi64_si128(t, poly, 0x10);
+  t = _mm_and_si128(t, mask32);
+  t = _mm_clmulepi64_si128(t, poly, 0x00);
+  x1 = _mm_xor_si128(x1, t);
+  return ~(uint32_t)_mm_extract_epi32(x1, 1);
+}
+
+#else
+
+int cg_crc32_fast_available(void) { return 0; }
+uint32_t cg_crc32_fold(uint32_t crc, const uint8_t *p, size_t n) {
+  (void)p;
+  (void)n;
+  return crc;
+}
+
+#endif

@@ -167,6 +167,27 @@ func referenceCRC32(_ bytes: [UInt8]) -> UInt32 {
   return ~crc
 }
 
+/// The folded CRC-32 of the zlib reading path against the bitwise reference: every length
+/// around the fold's 16- and 64-byte steps, several alignments, and continued updates.
+@Test func foldedCRC32MatchesTheReference() {
+  var rng = SplitMix64(seed: 11)
+  let bytes = (0..<1200).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+  bytes.withUnsafeBytes { all in
+    for offset in [0, 1, 7, 13] {
+      for length in Array(0..<200) + [255, 256, 257, 1023, 1024, 1100]
+      where offset + length <= all.count {
+        let slice = UnsafeRawBufferPointer(rebasing: all[offset..<(offset + length)])
+        let expected = referenceCRC32(Array(slice))
+        #expect(CRC32.update(0, slice) == expected, "length \(length) offset \(offset)")
+        // In two pieces, as inflate output arrives.
+        let cut = length / 3
+        let first = CRC32.update(0, UnsafeRawBufferPointer(rebasing: slice[0..<cut]))
+        #expect(CRC32.update(first, UnsafeRawBufferPointer(rebasing: slice[cut...])) == expected)
+      }
+    }
+  }
+}
+
 /// Optional header fields (RFC 1952 FEXTRA, FNAME, FCOMMENT, FHCRC), read in 7-byte pieces
 /// by whichever inflater the build uses (zlib, or the header parser of the ISA-L path).
 @Suite struct GzipHeaderTests {

@@ -21,4 +21,13 @@ void *cg_remap(void *old_address, size_t old_size, size_t new_size);
 /// success; does nothing elsewhere.
 int cg_nice_this_thread(int nice);
 
+/// True when the CPU has carry-less multiplication (PCLMULQDQ) and SSE4.1.
+int cg_crc32_fast_available(void);
+
+/// The gzip CRC-32 (zlib's `crc32`) of `p[0..<n]` continued from `crc`, by folding 64 bytes at
+/// a time with carry-less multiplication: several times zlib's speed. `n` must be a multiple
+/// of 16 and at least 64, and `cg_crc32_fast_available()` true; callers finish the rest with
+/// zlib.
+uint32_t cg_crc32_fold(uint32_t crc, const uint8_t *p, size_t n);
+
 #endif
