@@ -65,7 +65,7 @@ let package = Package(
     ),
     .executableTarget(
       name: "consentgate-fuzz",
-      dependencies: ["ConsentGate"],
+      dependencies: ["ConsentGate", "CZlib"],
       path: "Fuzz/Sources"
     ),
     .testTarget(

@@ -1,6 +1,7 @@
 // libFuzzer targets for the parts hostile input reaches first. Built with
 // `Fuzz/run.sh`, which passes -sanitize=fuzzer,address and -DFUZZING; without FUZZING this
 // program replays files instead, so crashes found become plain regression runs.
+import CZlib
 import ConsentGate
 import Foundation
 
@@ -39,7 +40,45 @@ func withScratchFile(_ data: UnsafeRawBufferPointer, _ body: (String) -> Void) {
   body(scratchPath)
 }
 
-/// Reader and framer: any bytes decode to blocks or to one of the input errors.
+/// zlib in its own gzip mode (it parses headers and checks CRC-32 and ISIZE itself), member
+/// after member; after the last member only NUL bytes may follow. Nil when the data is bad.
+func referenceGunzip(_ data: UnsafeRawBufferPointer) -> [UInt8]? {
+  let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+  stream.initialize(to: z_stream())
+  defer {
+    inflateEnd(stream)
+    stream.deallocate()
+  }
+  guard inflateInit2_(stream, 31, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK
+  else { return nil }
+  var out: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 1 << 16)
+  var at = 0
+  while true {
+    stream.pointee.next_in = UnsafeMutablePointer(
+      mutating: (data.baseAddress! + at).assumingMemoryBound(to: UInt8.self))
+    stream.pointee.avail_in = UInt32(data.count - at)
+    var rc: Int32 = Z_OK
+    repeat {
+      let produced = chunk.withUnsafeMutableBytes { c -> Int in
+        stream.pointee.next_out = c.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        stream.pointee.avail_out = UInt32(c.count)
+        rc = inflate(stream, Z_NO_FLUSH)
+        return c.count - Int(stream.pointee.avail_out)
+      }
+      out += chunk[0..<produced]
+    } while rc == Z_OK && (stream.pointee.avail_in > 0 || stream.pointee.avail_out == 0)
+    guard rc == Z_STREAM_END else { return nil }
+    at = data.count - Int(stream.pointee.avail_in)
+    if at == data.count { return out }
+    if data[at] == 0 { return data[at...].allSatisfy { $0 == 0 } ? out : nil }
+    inflateReset(stream)
+  }
+}
+
+/// Reader and framer: any bytes decode to blocks or to one of the input errors, and a gzip
+/// input decodes exactly as zlib's own gzip mode decodes it (the reader parses headers and
+/// checks trailers itself, so this is a differential test of that code).
 func fuzzGzip(_ data: UnsafeRawBufferPointer) {
   withScratchFile(data) { path in
     do {
@@ -52,6 +91,22 @@ func fuzzGzip(_ data: UnsafeRawBufferPointer) {
         line += block.lineCount
       }
     } catch {}
+    guard data.count >= 2 && data[0] == 0x1f && data[1] == 0x8b else { return }
+    var ours: [UInt8]? = []
+    do {
+      let reader = try DecodingReader(source: try InputSource(path: path), chunkSize: 61)
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 97, alignment: 1)
+      defer { buffer.deallocate() }
+      while true {
+        let n = try reader.read(into: buffer)
+        if n == 0 { break }
+        ours! += buffer[0..<n]
+      }
+    } catch {
+      ours = nil
+    }
+    let theirs = referenceGunzip(data)
+    precondition(ours == theirs, "the reader and zlib's gzip mode disagree")
   }
 }
 
