@@ -15,6 +15,17 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
   return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+/// Wall time of a reference command run by `/bin/sh`.
+func secondsOfShell(_ command: String) throws -> Double {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/bin/sh")
+  process.arguments = ["-c", command]
+  return try seconds {
+    try process.run()
+    process.waitUntilExit()
+  }
+}
+
 func peakRSSMiB() -> Double {
   var usage = rusage()
   getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -90,13 +101,7 @@ func benchRead(_ path: String) throws {
   report("read + frame (DecodingReader, BlockFramer)", Double(bytes) / 1e6 / ours, "MB/s")
   report("read + frame ÷ bare inflate", bare / ours, "×")
   // The same file through GNU gzip, in this run: the ratio the reading layer is held to.
-  let zcat = Process()
-  zcat.executableURL = URL(fileURLWithPath: "/bin/sh")
-  zcat.arguments = ["-c", "gzip -dc '\(path)' > /dev/null"]
-  let reference = try seconds {
-    try zcat.run()
-    zcat.waitUntilExit()
-  }
+  let reference = try secondsOfShell("gzip -dc '\(path)' > /dev/null")
   report("zcat > /dev/null", Double(bytes) / 1e6 / reference, "MB/s")
   report("read + frame ÷ zcat", reference / ours, "×")
   report("peak RSS", peakRSSMiB(), "MiB")
@@ -256,13 +261,7 @@ func benchDeflate(_ path: String, level: Int) throws {
   }
   let sample = NSTemporaryDirectory() + "cg-deflate-sample"
   _ = FileManager.default.createFile(atPath: sample, contents: Data(blocks.joined()))
-  let gzip = Process()
-  gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
-  gzip.arguments = ["-c", "gzip -\(level) -c \(sample) > /dev/null"]
-  let reference = try seconds {
-    try gzip.run()
-    gzip.waitUntilExit()
-  }
+  let reference = try secondsOfShell("gzip -\(level) -c \(sample) > /dev/null")
   report("block deflate level \(level), one thread", Double(total) / 1e6 / t, "MB/s")
   report("gzip -\(level), same bytes", Double(total) / 1e6 / reference, "MB/s")
   report("block deflate ÷ gzip -\(level)", reference / t, "×")

@@ -2,6 +2,8 @@
 the data `consentgate generate --clean` writes (no broken lines, duplicate keys, lone
 surrogates or invalid country codes). Written from SPEC §3 for the comparison only."""
 
+import argparse
+
 EU = set("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split())
 EEA = EU | {"IS", "LI", "NO"}
 ALIASES = {"EL": "GR", "UK": "GB", "FX": "FR"}
@@ -21,3 +23,14 @@ def country_signal(raw):
             return "not"
         code = ALIASES.get(code.split("-")[0], code.split("-")[0])
     return "protected" if code in EEA else "not"
+
+
+def arguments(inputs_nargs):
+    """The command line both peers take: side files, cutoff, output folder, inputs."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--consent", required=True)
+    p.add_argument("--jurisdictions", required=True)
+    p.add_argument("--cutoff", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("inputs", nargs=inputs_nargs)
+    return p.parse_args()

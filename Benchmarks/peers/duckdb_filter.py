@@ -5,7 +5,6 @@ one stream), writing gzip with DuckDB's own writer.
   duckdb_filter.py --consent C --jurisdictions J --cutoff T --out DIR INPUT
 
 Prints the counts as JSON, like python_filter.py."""
-import argparse
 import json
 import os
 import sys
@@ -13,18 +12,12 @@ import sys
 import duckdb
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import EEA, OUTSIDE  # noqa: E402
+from common import EEA, OUTSIDE, arguments  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--consent", required=True)
-    p.add_argument("--jurisdictions", required=True)
-    p.add_argument("--cutoff", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("input")
-    a = p.parse_args()
-    name = os.path.basename(a.input)
+    a = arguments(1)
+    name = os.path.basename(a.inputs[0])
     for d in ("kept", "quarantine"):
         os.makedirs(os.path.join(a.out, d), exist_ok=True)
     con = duckdb.connect()
@@ -67,7 +60,7 @@ def main():
       WITH recs AS (
         SELECT json::VARCHAR AS line, row_number() OVER () AS n,
                json_extract_string(json, '$.user_id') AS uid
-        FROM read_json_objects('{a.input}', format = 'newline_delimited', compression = 'gzip'))
+        FROM read_json_objects('{a.inputs[0]}', format = 'newline_delimited', compression = 'gzip'))
       SELECT line, n,
         CASE WHEN t.user_id IS NULL OR NOT t.valid THEN 'unknown_jurisdiction'
              WHEN s.state = 'objected' THEN 'objected'

@@ -6,7 +6,6 @@
 Keeps, drops and quarantines like `consentgate filter` with its default policy on data
 from `consentgate generate --clean`; writes DIR/kept/NAME and DIR/quarantine/NAME (gzip
 level 6) and prints the counts as JSON."""
-import argparse
 import csv
 import datetime
 import gzip
@@ -17,7 +16,7 @@ import sys
 import orjson
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import RANK, country_signal  # noqa: E402
+from common import RANK, arguments, country_signal  # noqa: E402
 
 
 def seconds(text):
@@ -27,13 +26,7 @@ def seconds(text):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--consent", required=True)
-    p.add_argument("--jurisdictions", required=True)
-    p.add_argument("--cutoff", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("inputs", nargs="+")
-    a = p.parse_args()
+    a = arguments("+")
     cutoff = seconds(a.cutoff)
 
     state = {}  # user -> (time, rank, state)

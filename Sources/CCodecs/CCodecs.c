@@ -11,7 +11,6 @@ struct cg_isal_inflater {
   struct inflate_state state;
 };
 
-int cg_isal_available(void) { return 1; }
 
 cg_isal_inflater *cg_isal_inflater_new(void) {
   // Zeroed: isal_inflate_init leaves some header-parsing fields alone, and stale heap bytes
@@ -102,7 +101,6 @@ size_t cg_isal_gzip_member(int level, const uint8_t *in, size_t in_len, uint8_t 
 
 #else
 
-int cg_isal_available(void) { return 0; }
 cg_isal_inflater *cg_isal_inflater_new(void) { return NULL; }
 void cg_isal_inflater_free(cg_isal_inflater *p) { (void)p; }
 void cg_isal_inflater_reset(cg_isal_inflater *p) { (void)p; }
@@ -133,7 +131,6 @@ size_t cg_isal_gzip_member(int level, const uint8_t *in, size_t in_len, uint8_t 
 #ifdef CG_LIBDEFLATE
 #include <libdeflate.h>
 
-int cg_libdeflate_available(void) { return 1; }
 cg_libdeflate *cg_libdeflate_new(int level) {
   return (cg_libdeflate *)libdeflate_alloc_compressor(level);
 }
@@ -150,7 +147,6 @@ size_t cg_libdeflate_gzip(cg_libdeflate *c, const uint8_t *in, size_t in_len, ui
 
 #else
 
-int cg_libdeflate_available(void) { return 0; }
 cg_libdeflate *cg_libdeflate_new(int level) {
   (void)level;
   return NULL;

@@ -6,11 +6,8 @@
 
 /// Optional accelerated gzip codecs. The declarations are always present; the definitions
 /// call ISA-L only when the package is built with the ISAL trait (CG_ISAL) and libdeflate
-/// only with the LIBDEFLATE trait (CG_LIBDEFLATE). Without them, `cg_*_available` return 0
-/// and nothing links against either library.
-
-int cg_isal_available(void);
-int cg_libdeflate_available(void);
+/// only with the LIBDEFLATE trait (CG_LIBDEFLATE); without them nothing links against either
+/// library, and Swift code calls these only under `#if ISAL` / `#if LIBDEFLATE` (`Codecs`).
 
 /// A streaming ISA-L inflater for the deflate data and trailer of a gzip member: ISA-L checks
 /// CRC-32 and ISIZE. The caller parses the header: ISA-L 2.30's own header parser misread

@@ -65,7 +65,6 @@ public struct ConsentIndex: Sendable {
     var capacity = 1024
     while capacity * 4 < expectedUsers * 5 { capacity <<= 1 }
     slots = PageBuffer(capacity: capacity * 8)
-    slots.count = capacity * 8
     mask = capacity - 1
     arena = PageBuffer(capacity: 1 << 16)
   }
@@ -322,7 +321,6 @@ public struct ConsentIndex: Sendable {
   private mutating func grow() {
     let capacity = (mask + 1) * 2
     slots = PageBuffer(capacity: capacity * 8)
-    slots.count = capacity * 8
     mask = capacity - 1
     let a = UnsafeRawBufferPointer(arenaBytes)
     var e = 0

@@ -442,22 +442,17 @@ public struct SideFileLoader {
           }
           switch kind {
           case .ledger:
-            let purposeField = scanner.field(1)
-            if purposeField.kind == .string {
-              row.purpose = text(purposeField)
-            } else {
+            // purpose and status must be strings.
+            func string(_ k: Int, _ name: String) -> UnsafeRawBufferPointer? {
+              let field = scanner.field(k)
+              if field.kind == .string { return text(field) }
               row.problem =
                 row.problem
-                ?? (purposeField.kind == .absent ? "missing purpose" : "purpose is not a string")
+                ?? (field.kind == .absent ? "missing \(name)" : "\(name) is not a string")
+              return nil
             }
-            let statusField = scanner.field(2)
-            if statusField.kind == .string {
-              row.status = text(statusField)
-            } else {
-              row.problem =
-                row.problem
-                ?? (statusField.kind == .absent ? "missing status" : "status is not a string")
-            }
+            row.purpose = string(1, "purpose")
+            row.status = string(2, "status")
             let recorded = scanner.field(3)
             switch recorded.kind {
             case .string, .integer: row.recordedAtText = text(recorded)

@@ -54,8 +54,7 @@ public final class GzipMemberWriter {
     case .zlib: compressWithZlib(input, appendingTo: &output)
     case .isal:
       // Stored blocks are the worst case: 5 bytes per 64 KiB block over the input.
-      let written = appendMember(input, bound: input.count + input.count / 1024 + 1024, to: &output)
-      {
+      let written = appendMember(bound: input.count + input.count / 1024 + 1024, to: &output) {
         out in
         cg_isal_gzip_member(
           level, input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
@@ -65,7 +64,7 @@ public final class GzipMemberWriter {
       if !written { compressWithZlib(input, appendingTo: &output) }
     case .libdeflate:
       let bound = cg_libdeflate_bound(libdeflate, input.count)
-      let written = appendMember(input, bound: bound, to: &output) { out in
+      let written = appendMember(bound: bound, to: &output) { out in
         cg_libdeflate_gzip(
           libdeflate, input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
           out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count)
@@ -77,11 +76,9 @@ public final class GzipMemberWriter {
   /// Appends one member written by `body` into `bound` spare bytes; false (and nothing
   /// appended) when it did not fit.
   private func appendMember(
-    _ input: UnsafeRawBufferPointer, bound: Int, to output: inout [UInt8],
-    _ body: (UnsafeMutableRawBufferPointer) -> Int
+    bound: Int, to output: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) -> Int
   ) -> Bool {
     let start = output.count
-    output.reserveCapacity(start + bound)
     var written = 0
     output.append(contentsOf: repeatElement(0, count: bound))
     output.withUnsafeMutableBytes { out in

@@ -144,8 +144,9 @@ public final class BlockProcessor {
     }
 
     if found.count < ids.count { found = [ConsentIndex.Entry?](repeating: nil, count: ids.count) }
+    let index = decider.index
     ids.withUnsafeBufferPointer { batch in
-      found.withUnsafeMutableBufferPointer { decider.index.find(batch: batch, into: $0) }
+      found.withUnsafeMutableBufferPointer { index.find(batch: batch, into: $0) }
     }
 
     var lookedUp = 0
@@ -160,7 +161,7 @@ public final class BlockProcessor {
       if let early = e.early {
         verdict = early
       } else {
-        let facts = found[lookedUp].map { decider.index.facts($0) } ?? .unknown
+        let facts = found[lookedUp].map { index.facts($0) } ?? .unknown
         lookedUp += 1
         verdict = decider.conclude(e, record, facts: facts)
       }

@@ -194,13 +194,8 @@ final class IsalInflater: GzipInflater {
   func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
     -> (consumed: Int, produced: Int, result: InflateResult)
   {
-    var skipped = 0
-    if !header.isComplete {
-      let (n, problem) = header.feed(input)
-      skipped = n
-      if let problem { return (skipped, 0, .error(problem)) }
-      if !header.isComplete { return (skipped, 0, .progress) }
-    }
+    let (skipped, stop) = header.consume(input)
+    if let stop { return (skipped, 0, stop) }
     let body = UnsafeRawBufferPointer(rebasing: input[skipped...])
     var consumed = 0
     var produced = 0
@@ -229,6 +224,16 @@ struct GzipHeaderParser {
   private var crc: UInt32 = 0
 
   var isComplete: Bool { step == .done }
+
+  /// The inflaters' first step on every call: header bytes taken from the front of `input`,
+  /// and a result to return at once while the header is bad or not yet complete (nil once
+  /// the body can be inflated).
+  mutating func consume(_ input: UnsafeRawBufferPointer) -> (Int, InflateResult?) {
+    if isComplete { return (0, nil) }
+    let (n, problem) = feed(input)
+    if let problem { return (n, .error(problem)) }
+    return (n, isComplete ? nil : .progress)
+  }
 
   /// Consumes header bytes from the front of `input`: how many, and a problem if the header
   /// is bad.
@@ -315,8 +320,6 @@ struct GzipHeaderParser {
 /// (``CRC32``). zlib never consumes a whole byte past the end of a raw deflate stream, so
 /// the trailer is read from the input that follows.
 final class ZlibInflater: GzipInflater {
-  typealias Result = InflateResult
-
   private let stream: UnsafeMutablePointer<z_stream>
   private var header = GzipHeaderParser()
   private var inTrailer = false
@@ -352,15 +355,10 @@ final class ZlibInflater: GzipInflater {
 
   /// Inflates from `input` into `output`; returns bytes consumed and produced.
   func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
-    -> (consumed: Int, produced: Int, result: Result)
+    -> (consumed: Int, produced: Int, result: InflateResult)
   {
-    var used = 0
-    if !header.isComplete {
-      let (n, problem) = header.feed(input)
-      used = n
-      if let problem { return (used, 0, .error(problem)) }
-      if !header.isComplete { return (used, 0, .progress) }
-    }
+    var (used, stop) = header.consume(input)
+    if let stop { return (used, 0, stop) }
     var produced = 0
     if !inTrailer {
       let body = UnsafeRawBufferPointer(rebasing: input[used...])
