@@ -70,7 +70,7 @@ let package = Package(
     ),
     .testTarget(
       name: "ConsentGateTests",
-      dependencies: ["ConsentGate"]
+      dependencies: ["ConsentGate", "CScanKernels", .product(name: "Crypto", package: "swift-crypto")]
     ),
   ],
   swiftLanguageModes: [.v6]

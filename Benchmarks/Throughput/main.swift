@@ -76,17 +76,12 @@ func readAndFrame(_ path: String) throws -> (bytes: UInt64, lines: Int) {
   source.chunkObserver = { _ in }
   let reader = try DecodingReader(source: source)
   let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
-  var recycled: [UInt8] = []
-  framer.takeBuffer = {
-    var b: [UInt8] = []
-    swap(&b, &recycled)
-    return b
-  }
+  var recycled: [BlockBuffer] = []
+  framer.takeBuffer = { recycled.popLast() ?? BlockBuffer() }
   var lines = 0
-  while var block = try framer.next() {
+  while let block = try framer.next() {
     lines += block.lineCount
-    swap(&recycled, &block.bytes)
-    recycled.removeAll(keepingCapacity: true)
+    recycled.append(block.buffer)
   }
   return (reader.bytesDecoded, lines)
 }
@@ -113,7 +108,7 @@ func loadLines(_ path: String, limit: Int) throws -> [[UInt8]] {
   let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
   var lines: [[UInt8]] = []
   while lines.count < limit, let block = try framer.next() {
-    for line in block.bytes.split(separator: 0x0A) where lines.count < limit {
+    for line in block.buffer.bytes.split(separator: 0x0A) where lines.count < limit {
       lines.append(Array(line.last == 0x0D ? line.dropLast() : line))
     }
   }

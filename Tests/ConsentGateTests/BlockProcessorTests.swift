@@ -1,3 +1,4 @@
+import Crypto
 import Testing
 
 @testable import ConsentGate
@@ -52,6 +53,79 @@ import Testing
       outcome.counts.reasons == counts.reasons && outcome.counts.jurisdiction == counts.jurisdiction
     )
     #expect(outcome.counts.blankLines == lines.filter(\.isEmpty).count)
+  }
+}
+
+/// Uncompressed kept lines handed on by reference (runs of the block, as the pipeline
+/// writes them) must be byte for byte what copying them gives, whatever the line ends.
+@Suite struct KeptRunsTests {
+  /// The kept output `runs` of `block` describe, as ``OutputFile`` writes it.
+  func written(_ outcome: BlockOutcome, dir: String, name: String) throws -> ([UInt8], String) {
+    let file = try OutputFile(finalPath: dir + "/" + name)
+    try outcome.source!.withUnsafeBytes { bytes in
+      try file.write(runs: outcome.keptRuns, of: bytes)
+    }
+    let digest = try file.commit()
+    return (readBytes(dir + "/" + name), digest)
+  }
+
+  @Test func runsEqualCopiedLinesForEveryLineEnd() throws {
+    let policy = try makePolicy { $0.compression = "none" }
+    let index = try loadIndex(
+      policy: policy,
+      ledger: "user_id,purpose,status,recorded_at\n"
+        + (0..<50).map { "u\($0),ai_training,granted,2024-01-01T00:00:00Z\n" }.joined(),
+      tags: "user_id,country\n" + (0..<100).map { "u\($0),DE\n" }.joined())
+    var rng = SplitMix64(seed: 21)
+    let dir = temporaryFolder("runs")
+    // Several thousand lines, so that one block needs more than one writev of runs; every
+    // mix of LF, CRLF, blank lines, dropped and quarantined neighbours, and a last line
+    // with or without an LF.
+    for finalLF in [true, false] {
+      var text: [UInt8] = []
+      var lineCount = 0
+      for k in 0..<6000 {
+        let u = Int(rng.next() % 100)  // u < 50 kept, others dropped (EEA, no consent)
+        switch rng.next() % 6 {
+        case 0: text += Array("   ".utf8)
+        case 1: text += Array(#"{"user_id":"u\#(u)""#.utf8)  // malformed: quarantined
+        default: text += Array(#"{"user_id":"u\#(u)","n":\#(k)}"#.utf8)
+        }
+        lineCount += 1
+        let last = k == 5999
+        if last && !finalLF { break }
+        text += rng.next() % 3 == 0 ? [0x0D, 0x0A] : [0x0A]
+      }
+      let block = RecordBlock(
+        sequence: 0, firstLine: 1, lineCount: lineCount, bytes: text, oversized: nil)
+      let source = Array(#""in""#.utf8)
+      let copied = BlockProcessor(policy: policy, index: index).process(block, sourceJSON: source)
+      let byReference = BlockProcessor(policy: policy, index: index, keptByReference: true)
+        .process(block, sourceJSON: source)
+      #expect(copied.source == nil && copied.keptRuns.isEmpty)
+      #expect(byReference.kept.isEmpty && byReference.keptRuns.count > 1024)
+      #expect(byReference.keptRecords == copied.keptRecords && copied.keptRecords > 1000)
+      #expect(byReference.quarantine == copied.quarantine)
+      let (bytes, digest) = try written(byReference, dir: dir, name: "kept-\(finalLF)")
+      // Compared by length and digest: a failure prints two lines, not two megabytes.
+      let expected = hexString(SHA256.hash(data: copied.kept))
+      #expect(bytes.count == copied.kept.count)
+      #expect(hexString(SHA256.hash(data: bytes)) == expected)
+      #expect(digest == expected)
+    }
+  }
+
+  @Test func gzipOutputIsNeverByReference() throws {
+    let policy = try makePolicy { $0.compression = "gzip" }
+    let index = try loadIndex(
+      policy: policy, ledger: "user_id,purpose,status,recorded_at\n",
+      tags: "user_id,country\nu1,US\n")
+    let block = RecordBlock(
+      sequence: 0, firstLine: 1, lineCount: 1, bytes: Array(#"{"user_id":"u1"}"#.utf8) + [0x0A],
+      oversized: nil)
+    let outcome = BlockProcessor(policy: policy, index: index, keptByReference: true).process(
+      block, sourceJSON: Array(#""in""#.utf8))
+    #expect(outcome.source == nil && outcome.keptRuns.isEmpty && !outcome.kept.isEmpty)
   }
 }
 

@@ -22,8 +22,8 @@ func framedLines(_ bytes: [UInt8], blockTarget: Int = 1 << 20) throws -> [(Int, 
   var lines: [(Int, String)] = []
   for block in try frame(bytes, blockTarget: blockTarget) {
     var n = block.firstLine
-    var parts = block.bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
-    if block.bytes.last == 0x0A { parts.removeLast() }
+    var parts = block.buffer.bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+    if block.buffer.bytes.last == 0x0A { parts.removeLast() }
     for p in parts {
       lines.append((n, String(decoding: p, as: UTF8.self)))
       n += 1
@@ -72,7 +72,7 @@ func framedLines(_ bytes: [UInt8], blockTarget: Int = 1 << 20) throws -> [(Int, 
       text += "{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i % 97))\"}\n"
     }
     let bytes = Array(text.utf8)
-    let a = try frame(bytes, blockTarget: 4096).map { ($0.firstLine, $0.bytes.count) }
+    let a = try frame(bytes, blockTarget: 4096).map { ($0.firstLine, $0.buffer.bytes.count) }
     // Different read sizes through gzip vs plain: the same boundaries.
     let dir = temporaryFolder()
     let path = writeFile(dir + "/in.gz", gzipMember(bytes))
@@ -80,7 +80,7 @@ func framedLines(_ bytes: [UInt8], blockTarget: Int = 1 << 20) throws -> [(Int, 
       reader: try DecodingReader(source: try InputSource(path: path), chunkSize: 1000),
       blockTarget: 4096, maxRecordBytes: 1 << 24)
     var b: [(Int, Int)] = []
-    while let block = try framer.next() { b.append((block.firstLine, block.bytes.count)) }
+    while let block = try framer.next() { b.append((block.firstLine, block.buffer.bytes.count)) }
     #expect(a.map(\.0) == b.map(\.0))
     #expect(a.map(\.1) == b.map(\.1))
     #expect(a.count > 10)
@@ -94,7 +94,7 @@ func framedLines(_ bytes: [UInt8], blockTarget: Int = 1 << 20) throws -> [(Int, 
       Array("{\"a\":\"".utf8) + [UInt8](repeating: 0x61, count: 3_000_000) + Array("\"}".utf8)
     let bytes = Array("{}\n".utf8) + long + Array("\n{}\n".utf8)
     let blocks = try frame(bytes, blockTarget: 64, maxRecordBytes: 16 << 20)
-    let lines = blocks.flatMap { $0.bytes.split(separator: 0x0A).map(Array.init) }
+    let lines = blocks.flatMap { $0.buffer.bytes.split(separator: 0x0A).map(Array.init) }
     #expect(lines.count == 3)
     #expect(lines[1] == long)
     #expect(blocks.allSatisfy { $0.oversized == nil })

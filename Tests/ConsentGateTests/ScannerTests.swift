@@ -1,3 +1,4 @@
+import CScanKernels
 import Foundation
 import Testing
 
@@ -98,6 +99,89 @@ func fieldText(_ text: String, _ pointer: String) -> String? {
       let swift = String(validating: bytes, as: UTF8.self) != nil
       #expect(ours == swift, "disagree on \(bytes)")
     }
+  }
+}
+
+/// The string kernel (SSE2 skipping 16 bytes at a time, then escapes and UTF-8 one sequence
+/// at a time) against a byte-by-byte reference, on strings built to put quotes, escapes,
+/// controls and multi-byte sequences on and across 16-byte boundaries and the buffer end.
+@Suite struct StringKernelTests {
+  /// Index of the closing quote and whether a backslash occurs, or nil: the JSON string
+  /// grammar (RFC 8259 §7) with well-formed UTF-8, read one byte at a time.
+  func reference(_ b: [UInt8], from: Int) -> (Int, Bool)? {
+    var i = from
+    var escaped = false
+    while i < b.count {
+      let c = b[i]
+      if c == 0x22 { return (i, escaped) }
+      if c == 0x5C {
+        escaped = true
+        guard i + 1 < b.count else { return nil }
+        let e = b[i + 1]
+        if Array("\"\\/bfnrt".utf8).contains(e) {
+          i += 2
+        } else if e == UInt8(ascii: "u") {
+          guard i + 5 < b.count else { return nil }
+          for k in 2...5 where !b[i + k].isHexDigitForTest { return nil }
+          i += 6
+        } else {
+          return nil
+        }
+        continue
+      }
+      if c < 0x20 { return nil }
+      if c >= 0x80 {
+        var length = 0
+        for n in [2, 3, 4] where i + n <= b.count {
+          if String(validating: b[i..<(i + n)], as: UTF8.self) != nil {
+            length = n
+            break
+          }
+        }
+        guard length > 0 else { return nil }
+        i += length
+        continue
+      }
+      i += 1
+    }
+    return nil
+  }
+
+  @Test func agreesWithByteByByteReference() {
+    var rng = SplitMix64(seed: 11)
+    let pieces: [[UInt8]] = [
+      Array("a".utf8), Array("0123456789abcdef".utf8), Array("\\n".utf8), Array("\\\"".utf8),
+      Array("\\u00e9".utf8), Array("\\u12".utf8), Array("\\x".utf8), Array("é".utf8),
+      Array("€".utf8), Array("😀".utf8), [0xC3], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80],
+      [0x80], [0x1F], [0x09], [0x7F], Array("\"".utf8), [0xE2, 0x82],
+    ]
+    var accepted = 0
+    for _ in 0..<30_000 {
+      var bytes: [UInt8] = Array(repeating: UInt8(ascii: "x"), count: Int(rng.next() % 20))
+      for _ in 0..<Int(rng.next() % 6) {
+        // Mostly plain runs, so that the special bytes land at every offset mod 16.
+        bytes +=
+          rng.next() % 3 == 0
+          ? pieces[Int(rng.next() % UInt64(pieces.count))]
+          : Array(repeating: UInt8(ascii: "y"), count: Int(rng.next() % 17))
+      }
+      if rng.next() % 4 != 0 { bytes.append(0x22) }
+      let expected = reference(bytes, from: 0)
+      var escaped: Int32 = 0
+      let close = bytes.withUnsafeBufferPointer {
+        cg_scan_string($0.baseAddress, 0, $0.count, &escaped)
+      }
+      let ours: (Int, Bool)? = close < 0 ? nil : (close, escaped != 0)
+      #expect(ours?.0 == expected?.0 && ours?.1 == expected?.1, "disagree on \(bytes)")
+      if expected != nil { accepted += 1 }
+    }
+    #expect(accepted > 5_000)
+  }
+}
+
+extension UInt8 {
+  fileprivate var isHexDigitForTest: Bool {
+    (0x30...0x39).contains(self) || (0x41...0x46).contains(self) || (0x61...0x66).contains(self)
   }
 }
 

@@ -377,7 +377,7 @@ public struct SideFileLoader {
         continue
       }
       var lineNumber = block.firstLine
-      block.bytes.withUnsafeBytes { bytes in
+      block.buffer.withUnsafeBytes { bytes in
         var start = 0
         while start < bytes.count && !full {
           var end = start

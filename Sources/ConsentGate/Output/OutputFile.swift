@@ -1,3 +1,4 @@
+import CScanKernels
 import Crypto
 
 #if canImport(Glibc)
@@ -23,6 +24,17 @@ public final class OutputFile {
   private var fd: Int32
   private var hasher = SHA256()
   public private(set) var bytesWritten: UInt64 = 0
+  /// Bytes handed to the kernel for writeback so far; see ``write(_:)-(UnsafeRawBufferPointer)``.
+  private var writebackStarted: UInt64 = 0
+  /// How much is written between two writeback requests.
+  private static let writebackStep: UInt64 = 8 << 20
+  private var iovecs: [iovec] = []
+  /// Written after a run that ends without its LF. Never mutated after it is made.
+  nonisolated(unsafe) private static let lineFeed: UnsafeRawBufferPointer = {
+    let p = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+    p[0] = 0x0A
+    return UnsafeRawBufferPointer(p)
+  }()
   /// Records written (lines, before compression).
   public var records = 0
 
@@ -35,6 +47,7 @@ public final class OutputFile {
     temporaryPath = "\(folder)/.\(name).tmp-\(getpid())"
     fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     if fd < 0 { throw OutputError(path: temporaryPath, detail: InputSource.errnoText()) }
+    iovecs.reserveCapacity(1024)
   }
 
   deinit {
@@ -57,6 +70,76 @@ public final class OutputFile {
       offset += n
     }
     bytesWritten += UInt64(bytes.count)
+    startWriteback()
+  }
+
+  private func startWriteback() {
+    // `commit` must fsync, and waiting then for a whole output to reach the disk took 0.2 s
+    // of a 2 s run. Starting writeback every few MiB lets the disk work while we compute;
+    // failures here are not errors, fsync still reports them.
+    if bytesWritten - writebackStarted >= OutputFile.writebackStep {
+      _ = cg_start_writeback(
+        fd, Int64(writebackStarted), Int64(bytesWritten - writebackStarted))
+      writebackStarted = bytesWritten
+    }
+  }
+
+  /// Writes `runs` of `bytes` in order, each followed by an LF when it says so: uncompressed
+  /// kept lines straight from their block, with one `writev` per up to 512 runs.
+  public func write(runs: [ByteRun], of bytes: UnsafeRawBufferPointer) throws(OutputError) {
+    guard let base = bytes.baseAddress else { return }
+    var i = 0
+    while i < runs.count {
+      iovecs.removeAll(keepingCapacity: true)
+      var total = 0
+      while i < runs.count && iovecs.count < 1023 {
+        let run = runs[i]
+        let piece = UnsafeRawBufferPointer(start: base + run.start, count: run.end - run.start)
+        hasher.update(bufferPointer: piece)
+        iovecs.append(
+          iovec(
+            iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: piece.count))
+        total += piece.count
+        if run.addLF {
+          hasher.update(bufferPointer: OutputFile.lineFeed)
+          iovecs.append(
+            iovec(
+              iov_base: UnsafeMutableRawPointer(mutating: OutputFile.lineFeed.baseAddress),
+              iov_len: 1))
+          total += 1
+        }
+        i += 1
+      }
+      try writeAll(total)
+    }
+  }
+
+  /// Writes the `total` bytes that `iovecs` describe, resuming after short writes.
+  private func writeAll(_ total: Int) throws(OutputError) {
+    var written = 0
+    var first = 0
+    while written < total {
+      let n = iovecs.withUnsafeMutableBufferPointer { v in
+        writev(fd, v.baseAddress! + first, Int32(v.count - first))
+      }
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw OutputError(path: finalPath, detail: InputSource.errnoText())
+      }
+      written += n
+      // Skip the vectors written in full and trim the one written in part.
+      var left = n
+      while first < iovecs.count && left >= iovecs[first].iov_len {
+        left -= iovecs[first].iov_len
+        first += 1
+      }
+      if left > 0 {
+        iovecs[first].iov_base += left
+        iovecs[first].iov_len -= left
+      }
+    }
+    bytesWritten += UInt64(total)
+    startWriteback()
   }
 
   public func write(_ bytes: [UInt8]) throws(OutputError) {

@@ -7,17 +7,32 @@ import Crypto
 #endif
 
 /// The result of one block: its output bytes (compressed when the policy says so) and counts.
+///
+/// Uncompressed kept lines may instead be given by reference, as ``keptRuns`` of the block's
+/// own ``source`` bytes: then `kept` is empty and the writer writes the runs in order.
 public struct BlockOutcome: Sendable {
   public var sequence: Int
   public var counts = RecordCounts()
   public var kept: [UInt8] = []
   public var quarantine: [UInt8] = []
+  /// Kept output as runs of `source`, when the processor writes kept lines by reference.
+  public var keptRuns: [ByteRun] = []
+  /// The block the runs point into; set exactly when `keptRuns` is in use.
+  public var source: BlockBuffer?
   public var keptRecords = 0
   public var quarantineRecords = 0
 
   public init(sequence: Int) {
     self.sequence = sequence
   }
+}
+
+/// Bytes `start..<end` of a block, followed by an LF that is not in the block when `addLF`
+/// (the record's line ended in CRLF, or at the end of the input without one).
+public struct ByteRun: Sendable, Equatable {
+  public var start: Int
+  public var end: Int
+  public var addLF: Bool
 }
 
 /// Frames, decides and encodes the records of one block; one per thread.
@@ -27,12 +42,17 @@ public struct BlockOutcome: Sendable {
 public final class BlockProcessor {
   public let decider: RecordDecider
   private let gzip: GzipMemberWriter?
+  /// Uncompressed kept lines are handed on as runs of the block instead of being copied.
+  private let keepsByReference: Bool
   private var keptPlain: [UInt8] = []
   private var quarantinePlain: [UInt8] = []
 
-  public init(policy: Policy, index: ConsentIndex) {
+  /// With `keptByReference`, uncompressed kept lines come out as ``BlockOutcome/keptRuns``
+  /// of the block (the pipeline's writer writes them from there); otherwise as bytes.
+  public init(policy: Policy, index: ConsentIndex, keptByReference: Bool = false) {
     decider = RecordDecider(policy: policy, index: index)
     gzip = policy.compression == .gzip ? GzipMemberWriter(level: policy.level) : nil
+    keepsByReference = keptByReference && gzip == nil
     // Room for a block of typical records up front, so the per-line arrays do not grow by
     // doubling during the first blocks (a block of tiny records grows them once, for good).
     let typicalLines = 4096
@@ -57,6 +77,8 @@ public final class BlockProcessor {
     outcome.counts = RecordCounts()
     outcome.keptRecords = 0
     outcome.quarantineRecords = 0
+    outcome.keptRuns.removeAll(keepingCapacity: true)
+    outcome.source = keepsByReference && block.oversized == nil ? block.buffer : nil
     keptPlain.removeAll(keepingCapacity: true)
     quarantinePlain.removeAll(keepingCapacity: true)
     outcome.counts.lines = block.lineCount
@@ -71,7 +93,7 @@ public final class BlockProcessor {
         outcome.quarantineRecords += 1
       }
     } else {
-      block.bytes.withUnsafeBytes { raw in
+      block.buffer.withUnsafeBytes { raw in
         processLines(raw, firstLine: block.firstLine, sourceJSON, &outcome)
       }
     }
@@ -168,8 +190,20 @@ public final class BlockProcessor {
       outcome.counts.count(verdict)
       switch verdict.reason.disposition {
       case .keep:
-        keptPlain.append(contentsOf: record)
-        keptPlain.append(0x0A)
+        if keepsByReference {
+          // The line's own LF follows the record unless it ended in CRLF or at the end.
+          let ownLF = l.end < n && base.load(fromByteOffset: l.end, as: UInt8.self) == 0x0A
+          let end = ownLF ? l.end + 1 : l.end
+          if let last = outcome.keptRuns.last, !last.addLF, last.end == l.start {
+            outcome.keptRuns[outcome.keptRuns.count - 1].end = end
+            outcome.keptRuns[outcome.keptRuns.count - 1].addLF = !ownLF
+          } else {
+            outcome.keptRuns.append(ByteRun(start: l.start, end: end, addLF: !ownLF))
+          }
+        } else {
+          keptPlain.append(contentsOf: record)
+          keptPlain.append(0x0A)
+        }
         outcome.keptRecords += 1
       case .drop:
         break

@@ -21,7 +21,14 @@ final class BlockSink: @unchecked Sendable {
     counts.add(outcome.counts)
     guard writeError == nil else { return }
     do {
-      try kept.write(outcome.kept)
+      if let source = outcome.source {
+        let written: Result<Void, OutputError> = source.withUnsafeBytes { bytes in
+          Result { () throws(OutputError) in try kept.write(runs: outcome.keptRuns, of: bytes) }
+        }
+        try written.get()
+      } else {
+        try kept.write(outcome.kept)
+      }
       try quarantine.write(outcome.quarantine)
       kept.records += outcome.keptRecords
       quarantine.records += outcome.quarantineRecords

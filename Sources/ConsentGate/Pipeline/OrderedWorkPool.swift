@@ -36,8 +36,9 @@ final class OrderedWorkPool: @unchecked Sendable {
   private var running = 0
   /// Block byte arrays (about a block and a read in size) and output arrays are kept apart,
   /// so that a block never lands in a smaller output array and has to grow.
-  private var freeBlockBuffers: [[UInt8]] = []
+  private var freeBlockBuffers: [BlockBuffer] = []
   private var freeBuffers: [[UInt8]] = []
+  private var freeRuns: [[ByteRun]] = []
   /// Raw input chunks waiting to be hashed on the writer thread, in read order.
   private var inputChunks: [[UInt8]] = []
   private var inputChunksHead = 0
@@ -49,26 +50,28 @@ final class OrderedWorkPool: @unchecked Sendable {
     limit = threads * 3
     for _ in 0..<threads {
       start { [self] in
-        OrderedWorkPool.yieldToReader()
-        let processor = BlockProcessor(policy: policy, index: index)
+        OrderedWorkPool.yieldToSerialStages()
+        let processor = BlockProcessor(policy: policy, index: index, keptByReference: true)
         self.work(processor)
       }
     }
+    // The writer, like the reading thread, is a stage that cannot be split: it keeps the
+    // normal priority.
     start { [self] in
-      OrderedWorkPool.yieldToReader()
       self.write()
     }
   }
 
-  /// Lowers the calling thread's scheduling weight (nice +5, Linux threads each have one).
-  /// On a machine with fewer cores than threads, the reading thread, which inflates and is
-  /// the one stage that cannot be split, then gets a core whenever it has work, and the
-  /// other stages share what is left; when they are the bottleneck, it blocks on a full
-  /// queue and gives its share back.
-  private static func yieldToReader() {
-    // Measured on the 2-core machine: 1.48× → 1.63× zcat (zlib, no compression) and
-    // 2.36 s → 1.98 s (ISA-L); compression-bound runs are unchanged.
-    _ = cg_nice_this_thread(5)
+  /// Lowers a worker's scheduling weight (nice +10; Linux threads each have one). On a
+  /// machine with fewer cores than threads, the reading and writing threads, the two stages
+  /// that cannot be split, then get a core whenever they have work, and the workers share
+  /// what is left; when the workers are the bottleneck, the serial stages block on full or
+  /// empty queues and give their share back.
+  private static func yieldToSerialStages() {
+    // Measured on the 2-core machine, ISA-L build, no compression, three runs each: workers
+    // and writer at +5 1.75–1.90 s; workers +10, writer 0: 1.60–1.90 s (1.63 median).
+    // Before, workers and writer at +5 against none: 1.48× → 1.63× zcat (zlib).
+    _ = cg_nice_this_thread(10)
   }
 
   private func start(_ body: @escaping @Sendable () -> Void) {
@@ -78,11 +81,11 @@ final class OrderedWorkPool: @unchecked Sendable {
     thread.start()
   }
 
-  /// An empty block buffer, recycled where one is free.
-  func takeBuffer() -> [UInt8] {
+  /// A block buffer, recycled where one is free.
+  func takeBuffer() -> BlockBuffer {
     condition.lock()
     defer { condition.unlock() }
-    return freeBlockBuffers.popLast() ?? []
+    return freeBlockBuffers.popLast() ?? BlockBuffer()
   }
 
   /// Empties `buffer` (it must be uniquely referenced, or emptying would allocate) and keeps
@@ -93,6 +96,10 @@ final class OrderedWorkPool: @unchecked Sendable {
     swap(&taken, &buffer)
     taken.removeAll(keepingCapacity: true)
     list.append(taken)
+  }
+
+  private func recycleLocked(_ block: BlockBuffer) {
+    if block.capacity > 0 && freeBlockBuffers.count < limit * 2 { freeBlockBuffers.append(block) }
   }
 
   /// Starts hashing a new input's raw bytes: call before its first byte is read.
@@ -129,7 +136,8 @@ final class OrderedWorkPool: @unchecked Sendable {
       var job = queue[queueHead]
       // Drop the queue's reference so the block's bytes are uniquely owned here.
       queue[queueHead] = Job(
-        block: RecordBlock(sequence: 0, firstLine: 0, lineCount: 0, bytes: [], oversized: nil),
+        block: RecordBlock(
+          sequence: 0, firstLine: 0, lineCount: 0, buffer: BlockBuffer(), oversized: nil),
         sourceJSON: [])
       queueHead += 1
       if queueHead > 64 && queueHead * 2 > queue.count {
@@ -139,10 +147,12 @@ final class OrderedWorkPool: @unchecked Sendable {
       var outcome = BlockOutcome(sequence: job.block.sequence)
       outcome.kept = freeBuffers.popLast() ?? []
       outcome.quarantine = freeBuffers.popLast() ?? []
+      outcome.keptRuns = freeRuns.popLast() ?? []
       condition.unlock()
       processor.process(job.block, sourceJSON: job.sourceJSON, into: &outcome)
       condition.lock()
-      recycleLocked(&job.block.bytes, into: &freeBlockBuffers, max: limit * 2)
+      // A block whose kept lines are written from it goes back only once written.
+      if outcome.source == nil { recycleLocked(job.block.buffer) }
       finished[outcome.sequence] = outcome
       condition.broadcast()
       condition.unlock()
@@ -176,6 +186,11 @@ final class OrderedWorkPool: @unchecked Sendable {
         recordsWritten += outcome.counts.records
         recycleLocked(&outcome.kept, into: &freeBuffers, max: limit * 4)
         recycleLocked(&outcome.quarantine, into: &freeBuffers, max: limit * 4)
+        if let source = outcome.source { recycleLocked(source) }
+        if outcome.keptRuns.capacity > 0 && freeRuns.count < limit * 2 {
+          outcome.keptRuns.removeAll(keepingCapacity: true)
+          freeRuns.append(outcome.keptRuns)
+        }
         condition.broadcast()
         continue
       }

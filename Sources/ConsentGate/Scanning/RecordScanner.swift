@@ -346,53 +346,9 @@ func skipWhitespace(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> Int {
 /// escape or a missing close.
 @inline(__always)
 func scanString(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)? {
-  var i = from
-  var escaped = false
-  while i < n {
-    // Jump to the next byte that needs a look: a quote, backslash, control or non-ASCII.
-    i += cg_string_special(b + i, n - i)
-    guard i < n else { return nil }
-    let c = b[i]
-    if c == UInt8(ascii: "\"") { return (i, escaped) }
-    if c == UInt8(ascii: "\\") {
-      escaped = true
-      guard i + 1 < n else { return nil }
-      switch b[i + 1] {
-      case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-        UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-        i += 2
-      case UInt8(ascii: "u"):
-        guard i + 5 < n else { return nil }
-        for k in 2...5 where hexValue(b[i + k]) < 0 { return nil }
-        i += 6
-      default:
-        return nil
-      }
-      continue
-    }
-    if c < 0x20 { return nil }
-    if c >= 0x80 {
-      // Strings are where non-ASCII text lives: validate it here, in the same pass.
-      let length = UTF8Validation.sequenceLength(b, i, n)
-      guard length > 0 else { return nil }
-      i += length
-      continue
-    }
-    i += 1
-  }
-  return nil
-}
-
-/// Nonzero when a byte of `w` may be a quote, a backslash, a control byte or non-ASCII.
-@inline(__always)
-private func plainMask(_ w: UInt64) -> UInt64 {
-  let ones: UInt64 = 0x0101_0101_0101_0101
-  let high: UInt64 = 0x8080_8080_8080_8080
-  let quote = w ^ (ones &* 0x22)
-  let slash = w ^ (ones &* 0x5C)
-  return
-    (((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | ((w &- (ones &* 0x20)) & ~w) | w)
-    & high
+  var escaped: Int32 = 0
+  let close = cg_scan_string(b, from, n, &escaped)
+  return close < 0 ? nil : (close, escaped != 0)
 }
 
 /// Checks the number grammar from `from`; returns the end index and whether it is an integer.
