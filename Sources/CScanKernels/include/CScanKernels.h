@@ -18,7 +18,8 @@ static inline int cg_hex_value(uint8_t c) {
 /// The length of the well-formed UTF-8 sequence whose lead byte (>= 0x80) is `p[i]`, or 0
 /// when it is ill-formed (RFC 3629: no overlongs, surrogates, code points past U+10FFFF or
 /// truncation at `n`).
-static inline size_t cg_utf8_sequence(const uint8_t *p, size_t i, size_t n) {
+__attribute__((always_inline)) static inline size_t cg_utf8_sequence(const uint8_t *p, size_t i,
+                                                                    size_t n) {
   uint8_t lead = p[i];
   size_t need;
   uint8_t low = 0x80, high = 0xBF;
@@ -48,9 +49,10 @@ static inline size_t cg_utf8_sequence(const uint8_t *p, size_t i, size_t n) {
 /// to 1 when a backslash occurs; returns -1 on an unescaped control byte, a bad escape,
 /// ill-formed UTF-8 or a missing close.
 ///
-/// Inline so that Swift callers pay no call per string: records hold many short strings
+/// Always inlined, so that Swift callers pay no call per string: records hold many short strings
 /// (keys, ids, dates), where a call and its setup cost more than the scan.
-static inline ptrdiff_t cg_scan_string(const uint8_t *p, size_t i, size_t n, int *escaped) {
+__attribute__((always_inline)) static inline ptrdiff_t cg_scan_string(const uint8_t *p, size_t i,
+                                                                     size_t n, int *escaped) {
   while (i < n) {
 #if defined(__SSE2__)
     // Skip plain bytes 16 at a time: stop at a quote, backslash, control or non-ASCII byte
