@@ -14,7 +14,9 @@ import Foundation
 /// longest single stage, so everything else happens elsewhere. Every block's output depends
 /// only on the block, and outcomes are written in sequence order, so output bytes do not
 /// depend on the number of threads or on timing. Buffers go back to a free list after use,
-/// so the steady state allocates nothing.
+/// so the steady state allocates nothing. With `--compression none` the outcome refers to
+/// its block's buffer (kept lines are written from it), so that buffer goes back only once
+/// the writer is done with it.
 ///
 /// `@unchecked Sendable`: every mutable field is read and written only while `condition`
 /// is locked.
