@@ -62,6 +62,10 @@ public final class RecordScanner {
   private let tokenLengths: UnsafeMutablePointer<Int>
   private let tokenIndices: UnsafeMutablePointer<Int>
   private let tokenStride: Int
+  /// For each level and key length (63 standing for 63 and longer): the pointers whose token
+  /// at that level has that length. A key no pointer can match, the common case, is passed
+  /// over with one test instead of a loop of length compares the CPU cannot predict.
+  private let lengthMasks: UnsafeMutablePointer<UInt64>
   private let fields: UnsafeMutablePointer<FieldValue>
   private let containerIsObject: UnsafeMutablePointer<Bool>
   private let active: UnsafeMutablePointer<UInt64>
@@ -100,6 +104,13 @@ public final class RecordScanner {
         }
       }
     }
+    lengthMasks = .allocate(capacity: stride * 64)
+    lengthMasks.initialize(repeating: 0, count: stride * 64)
+    for (p, pointer) in pointers.enumerated() {
+      for (level, token) in pointer.tokens.enumerated() {
+        lengthMasks[level * 64 + min(token.count, 63)] |= 1 << UInt64(p)
+      }
+    }
     fields = .allocate(capacity: max(1, pointers.count))
     fields.initialize(repeating: FieldValue(), count: max(1, pointers.count))
     let stack = RecordScanner.maxDepth + 2
@@ -126,6 +137,7 @@ public final class RecordScanner {
     tokenOffsets.deallocate()
     tokenLengths.deallocate()
     tokenIndices.deallocate()
+    lengthMasks.deallocate()
     fields.deallocate()
     containerIsObject.deallocate()
     active.deallocate()
@@ -301,7 +313,7 @@ public final class RecordScanner {
     _ depth: Int, _ key: UnsafePointer<UInt8>?, _ length: Int,
     _ targets: inout UInt64, _ enters: inout UInt64
   ) {
-    var mask = active[depth]
+    var mask = active[depth] & lengthMasks[(depth - 1) * 64 + min(length, 63)]
     while mask != 0 {
       let p = mask.trailingZeroBitCount
       mask &= mask - 1
