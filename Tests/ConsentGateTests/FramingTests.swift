@@ -86,6 +86,31 @@ func framedLines(_ bytes: [UInt8], blockTarget: Int = 1 << 20) throws -> [(Int, 
     #expect(a.count > 10)
   }
 
+  /// Buffers are recycled, as the pipeline does: the one a long line made large must not
+  /// stay large for the rest of the input (memory would then grow with every such line).
+  @Test func recycledBuffersShrinkAfterALongLine() throws {
+    var bytes = Array("{}\n".utf8) + Array(repeating: UInt8(ascii: "x"), count: 3 << 20) + [0x0A]
+    for i in 0..<6000 { bytes += Array("{\"n\":\(i)}\n".utf8) }
+    let dir = temporaryFolder()
+    let path = writeFile(dir + "/in.jsonl", bytes)
+    let framer = BlockFramer(
+      reader: try DecodingReader(source: try InputSource(path: path)), blockTarget: 4096,
+      maxRecordBytes: 1 << 24)
+    var recycled: [BlockBuffer] = []
+    framer.takeBuffer = { recycled.popLast() ?? BlockBuffer() }
+    var capacities: [Int] = []
+    var total = 0
+    while let block = try framer.next() {
+      capacities.append(block.buffer.capacity)
+      total += block.buffer.count
+      recycled.append(block.buffer)
+    }
+    #expect(total == bytes.count)
+    #expect(capacities.max()! >= 3 << 20)
+    #expect(capacities.count > 10)
+    #expect(capacities.suffix(5).allSatisfy { $0 < 1 << 20 }, "\(capacities.suffix(5))")
+  }
+
   /// A line longer than the framer's first buffer but within the limit makes the buffer
   /// grow; it must arrive whole (this once read through a stale pointer after growing).
   @Test(.timeLimit(.minutes(1)))

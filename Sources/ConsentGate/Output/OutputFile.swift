@@ -24,7 +24,7 @@ public final class OutputFile {
   private var fd: Int32
   private var hasher = SHA256()
   public private(set) var bytesWritten: UInt64 = 0
-  /// Bytes handed to the kernel for writeback so far; see ``write(_:)-(UnsafeRawBufferPointer)``.
+  /// Bytes handed to the kernel for writeback so far (see `startWriteback`).
   private var writebackStarted: UInt64 = 0
   /// How much is written between two writeback requests.
   private static let writebackStep: UInt64 = 8 << 20
@@ -67,6 +67,7 @@ public final class OutputFile {
         if errno == EINTR { continue }
         throw OutputError(path: finalPath, detail: InputSource.errnoText())
       }
+      if n == 0 { throw OutputError(path: finalPath, detail: "the write made no progress") }
       offset += n
     }
     bytesWritten += UInt64(bytes.count)
@@ -85,7 +86,7 @@ public final class OutputFile {
   }
 
   /// Writes `runs` of `bytes` in order, each followed by an LF when it says so: uncompressed
-  /// kept lines straight from their block, with one `writev` per up to 512 runs.
+  /// kept lines straight from their block, up to 1023 vectors per `writev` (IOV_MAX is 1024).
   public func write(runs: [ByteRun], of bytes: UnsafeRawBufferPointer) throws(OutputError) {
     guard let base = bytes.baseAddress else { return }
     var i = 0
@@ -126,6 +127,8 @@ public final class OutputFile {
         if errno == EINTR { continue }
         throw OutputError(path: finalPath, detail: InputSource.errnoText())
       }
+      // A regular file never takes nothing; if one did, stop rather than spin.
+      if n == 0 { throw OutputError(path: finalPath, detail: "the write made no progress") }
       written += n
       // Skip the vectors written in full and trim the one written in part.
       var left = n

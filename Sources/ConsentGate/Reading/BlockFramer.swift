@@ -96,6 +96,18 @@ public final class BlockBuffer: @unchecked Sendable {
     count += bytes.count
   }
 
+  /// Empties the buffer for reuse. One that a long line made much larger than `capacity` is
+  /// given back to the allocator first, so that recycled buffers stay block-sized.
+  func reset(capacity wanted: Int) {
+    count = 0
+    if capacity > 4 * wanted {
+      free(base)
+      base = nil
+      capacity = 0
+    }
+    reserve(wanted)
+  }
+
   /// Drops the first `n` bytes in use.
   func removeFirst(_ n: Int) {
     if n < count { memmove(base!, base! + n, count - n) }
@@ -164,8 +176,7 @@ public final class BlockFramer {
   /// A fresh or recycled buffer with room for a block.
   private func emptyBuffer() -> BlockBuffer {
     let buffer = takeBuffer()
-    buffer.count = 0
-    buffer.reserve(min(blockTarget, 1 << 24) + 2 * overshoot)
+    buffer.reset(capacity: min(blockTarget, 1 << 24) + 2 * overshoot)
     return buffer
   }
 
