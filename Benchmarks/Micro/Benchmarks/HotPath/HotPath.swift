@@ -107,6 +107,26 @@ let benchmarks: @Sendable () -> Void = {
     }
   }
 
+  // The pipeline's path with --compression none: kept lines leave as runs of the block.
+  Benchmark("process one block (decide, kept lines by reference)", configuration: config) {
+    benchmark in
+    var noCompression = policy
+    noCompression.compression = .none
+    let processor = BlockProcessor(policy: noCompression, index: index, keptByReference: true)
+    let block = RecordBlock(
+      sequence: 0, firstLine: 1, lineCount: records.count,
+      bytes: Array(records.joined(separator: [0x0A])) + [0x0A], oversized: nil)
+    let source = Array(#""posts.jsonl""#.utf8)
+    var outcome = BlockOutcome(sequence: 0)
+    outcome.keptRuns.reserveCapacity(records.count)
+    outcome.quarantine.reserveCapacity(bytes * 2)
+    benchmark.startMeasurement()
+    for _ in benchmark.scaledIterations {
+      processor.process(block, sourceJSON: source, into: &outcome)
+      outcome.quarantine.removeAll(keepingCapacity: true)
+    }
+  }
+
   Benchmark("gzip one 1 MiB block, level 6", configuration: config) { benchmark in
     let writer = GzipMemberWriter(level: 6)
     var block = Array(records.joined(separator: [0x0A]))
