@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end throughput, every figure a ratio to a reference timed in the same run.
 #
-#   Benchmarks/run.sh [--isal] [--compare] [RECORDS] [WORKDIR]
+#   Benchmarks/run.sh [--isal] [--compare] [--rounds N] [RECORDS] [WORKDIR]
 #
 # Generates RECORDS records (default 1,400,000: about 1 GB uncompressed) with
 # `consentgate generate --clean`, recompressed with `gzip -6`, then times `consentgate filter`
@@ -11,16 +11,20 @@
 #   --compare  also runs the same job as a Python script (gzip + orjson) and as a DuckDB
 #              query (pip install orjson duckdb), checks that all three keep, drop and
 #              quarantine the same records, and prints the speed ratios.
+#   --rounds N times each filter run N times, each right after its references (timings on
+#              shared machines swing 10-40 %), and prints the median and range of the ratios.
 # Prints seconds, MB/s of uncompressed input, ratios and peak RSS; asserts nothing except
 # that the peers agree on the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 isal=0
 compare=0
+rounds=1
 while [[ $# -gt 0 && "$1" == --* ]]; do
   case "$1" in
     --isal) isal=1 ;;
     --compare) compare=1 ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     *) echo "unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -51,12 +55,22 @@ measure() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
 mbps() { echo "$raw / $1 / 1000000" | bc -l; }
 row() { printf "%-44s %7.2f s %7.1f MB/s %s\n" "$1" "$2" "$(mbps "$2")" "${3:-}"; }
 
+# Median and range of numbers, one per line: "median (min-max)".
+summary() { sort -g | awk '{ a[NR] = $1 } END {
+  m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+  printf (NR > 1 ? "%.2f (%.2f-%.2f)" : "%.2f"), m, a[1], a[NR] }'; }
+
 echo "input: $file: $(stat -c %s "$file") bytes gzip -6, $raw bytes uncompressed, $records records"
-read -r zcat_t _ <<< "$(measure sh -c "gzip -dc '$file' > /dev/null")"
+time_references() {
+  read -r zcat_t _ <<< "$(measure sh -c "gzip -dc '$file' > /dev/null")"
+  igzip_t=""
+  if command -v igzip >/dev/null; then
+    read -r igzip_t _ <<< "$(measure sh -c "igzip -dc '$file' > /dev/null")"
+  fi
+}
+time_references
 row "zcat > /dev/null" "$zcat_t"
-igzip_t=""
-if command -v igzip >/dev/null; then
-  read -r igzip_t _ <<< "$(measure sh -c "igzip -dc '$file' > /dev/null")"
+if [[ -n "$igzip_t" ]]; then
   row "igzip -dc > /dev/null" "$igzip_t" "$(printf '%.2fx zcat' "$(echo "$zcat_t / $igzip_t" | bc -l)")"
 fi
 
@@ -65,11 +79,19 @@ common=(filter --quiet --consent "$work/consent.csv" --jurisdictions "$work/juri
 run_filter() { # BUILD LABEL ARGS...
   local build=$1 label=$2
   shift 2
-  rm -rf "$work/out-$build"
-  read -r t rss <<< "$(measure "$work/consentgate-$build" "${common[@]}" "$@" --out "$work/out-$build" "$file")"
+  local times="" zr="" ir="" t rss k
+  for ((k = 0; k < rounds; k++)); do
+    ((rounds > 1)) && time_references
+    rm -rf "$work/out-$build"
+    read -r t rss <<< "$(measure "$work/consentgate-$build" "${common[@]}" "$@" --out "$work/out-$build" "$file")"
+    times+="$t"$'\n'
+    zr+="$(echo "$zcat_t / $t" | bc -l)"$'\n'
+    [[ -n "$igzip_t" ]] && ir+="$(echo "$igzip_t / $t" | bc -l)"$'\n'
+  done
+  t=$(printf '%s' "$times" | summary | cut -d' ' -f1)
   local ratios
-  ratios=$(printf '%.2fx zcat' "$(echo "$zcat_t / $t" | bc -l)")
-  [[ -n "$igzip_t" ]] && ratios+=$(printf '  %.2fx igzip' "$(echo "$igzip_t / $t" | bc -l)")
+  ratios="$(printf '%s' "$zr" | summary)x zcat"
+  [[ -n "$ir" ]] && ratios+="  $(printf '%s' "$ir" | summary)x igzip"
   row "$label" "$t" "$ratios  peak RSS $((rss / 1024)) MB"
   last_t=$t
 }
