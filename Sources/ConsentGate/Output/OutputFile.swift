@@ -60,18 +60,10 @@ public final class OutputFile {
   public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
     guard !bytes.isEmpty else { return }
     hasher.update(bufferPointer: bytes)
-    var offset = 0
-    while offset < bytes.count {
-      let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw OutputError(path: finalPath, detail: InputSource.errnoText())
-      }
-      if n == 0 { throw OutputError(path: finalPath, detail: "the write made no progress") }
-      offset += n
-    }
-    bytesWritten += UInt64(bytes.count)
-    startWriteback()
+    iovecs.removeAll(keepingCapacity: true)
+    iovecs.append(
+      iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
+    try writeAll(bytes.count)
   }
 
   private func startWriteback() {

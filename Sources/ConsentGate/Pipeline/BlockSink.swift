@@ -22,10 +22,9 @@ final class BlockSink: @unchecked Sendable {
     guard writeError == nil else { return }
     do {
       if let source = outcome.source {
-        let written: Result<Void, OutputError> = source.withUnsafeBytes { bytes in
-          Result { () throws(OutputError) in try kept.write(runs: outcome.keptRuns, of: bytes) }
+        try source.withUnsafeBytes { bytes throws(OutputError) in
+          try kept.write(runs: outcome.keptRuns, of: bytes)
         }
-        try written.get()
       } else {
         try kept.write(outcome.kept)
       }

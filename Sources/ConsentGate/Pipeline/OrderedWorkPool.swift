@@ -27,7 +27,8 @@ final class OrderedWorkPool: @unchecked Sendable {
   }
 
   private let condition = NSCondition()
-  private var queue: [Job] = []
+  /// Taken jobs are set to nil, so the queue holds no reference to a block being worked on.
+  private var queue: [Job?] = []
   private var queueHead = 0
   private var finished: [Int: BlockOutcome] = [:]
   private var submitted = 0
@@ -36,8 +37,7 @@ final class OrderedWorkPool: @unchecked Sendable {
   private var sink: BlockSink?
   private var closed = false
   private var running = 0
-  /// Block byte arrays (about a block and a read in size) and output arrays are kept apart,
-  /// so that a block never lands in a smaller output array and has to grow.
+  /// Block buffers (the input is decoded into them) and output arrays are recycled apart.
   private var freeBlockBuffers: [BlockBuffer] = []
   private var freeBuffers: [[UInt8]] = []
   private var freeRuns: [[ByteRun]] = []
@@ -135,12 +135,8 @@ final class OrderedWorkPool: @unchecked Sendable {
         condition.unlock()
         return
       }
-      var job = queue[queueHead]
-      // Drop the queue's reference so the block's bytes are uniquely owned here.
-      queue[queueHead] = Job(
-        block: RecordBlock(
-          sequence: 0, firstLine: 0, lineCount: 0, buffer: BlockBuffer(), oversized: nil),
-        sourceJSON: [])
+      let job = queue[queueHead]!
+      queue[queueHead] = nil
       queueHead += 1
       if queueHead > 64 && queueHead * 2 > queue.count {
         queue.removeFirst(queueHead)

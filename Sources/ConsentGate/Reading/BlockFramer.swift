@@ -69,7 +69,9 @@ public final class BlockBuffer: @unchecked Sendable {
   /// A copy of the bytes in use (tests, diagnostics).
   public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
-  public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+  public func withUnsafeBytes<R, E: Error>(
+    _ body: (UnsafeRawBufferPointer) throws(E) -> R
+  ) throws(E) -> R {
     try body(UnsafeRawBufferPointer(start: base, count: count))
   }
 

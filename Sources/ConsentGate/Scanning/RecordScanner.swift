@@ -399,14 +399,7 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)
 func isDigit(_ c: UInt8) -> Bool { c &- UInt8(ascii: "0") < 10 }
 
 @inline(__always)
-func hexValue(_ c: UInt8) -> Int {
-  switch c {
-  case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(c - UInt8(ascii: "0"))
-  case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(c - UInt8(ascii: "a") + 10)
-  case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(c - UInt8(ascii: "A") + 10)
-  default: -1
-  }
-}
+func hexValue(_ c: UInt8) -> Int { Int(cg_hex_value(c)) }
 
 @inline(__always)
 private func matchLiteral(
