@@ -33,7 +33,7 @@ struct InputRun {
       source = try InputSource(path: path)
       if let pool {
         pool.beginInputHash()
-        source.chunkObserver = { pool.hashInput($0) }
+        source.rawHasher = pool
       }
       reader = try DecodingReader(source: source)
     } catch {
@@ -55,7 +55,7 @@ struct InputRun {
       result.outputFailed = true
       result.input.error = "cannot write \(error.description)"
       onMessage(result.input.error!)
-      source.chunkObserver = nil
+      source.rawHasher = nil
       result.input.sha256 = try? fileSHA256(path)
       return result
     }

@@ -20,7 +20,7 @@ import Foundation
 ///
 /// `@unchecked Sendable`: every mutable field is read and written only while `condition`
 /// is locked.
-final class OrderedWorkPool: @unchecked Sendable {
+final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
   private struct Job {
     var block: RecordBlock
     var sourceJSON: [UInt8]
@@ -41,10 +41,19 @@ final class OrderedWorkPool: @unchecked Sendable {
   private var freeBlockBuffers: [BlockBuffer] = []
   private var freeBuffers: [[UInt8]] = []
   private var freeRuns: [[ByteRun]] = []
+  /// A raw input chunk waiting to be hashed: copied, or lent by the reading thread, which
+  /// leaves its bytes alone until ``waitUntilHashed(_:)`` says they are hashed.
+  private enum RawChunk {
+    case copied([UInt8])
+    case lent(UnsafeRawBufferPointer)
+  }
   /// Raw input chunks waiting to be hashed on the writer thread, in read order.
-  private var inputChunks: [[UInt8]] = []
+  private var inputChunks: [RawChunk] = []
   private var inputChunksHead = 0
   private var freeChunks: [[UInt8]] = []
+  /// Chunks handed over and chunks hashed so far: a chunk's ticket is its place in this order.
+  private var chunksHandedOver = 0
+  private var chunksHashed = 0
   private var inputHasher = SHA256()
   let limit: Int
 
@@ -113,15 +122,32 @@ final class OrderedWorkPool: @unchecked Sendable {
   }
 
   /// Queues a copy of a raw input chunk for hashing on the writer thread.
-  func hashInput(_ chunk: UnsafeRawBufferPointer) {
+  func hashCopy(of chunk: UnsafeRawBufferPointer) {
     condition.lock()
     var copy = freeChunks.popLast() ?? []
     condition.unlock()
     copy.removeAll(keepingCapacity: true)
     copy.append(contentsOf: chunk)
     condition.lock()
-    inputChunks.append(copy)
+    inputChunks.append(.copied(copy))
+    chunksHandedOver += 1
     condition.broadcast()
+    condition.unlock()
+  }
+
+  /// Queues a raw input chunk for hashing on the writer thread where it is.
+  func hashInPlace(_ chunk: UnsafeRawBufferPointer) -> Int {
+    condition.lock()
+    defer { condition.unlock() }
+    inputChunks.append(.lent(chunk))
+    chunksHandedOver += 1
+    condition.broadcast()
+    return chunksHandedOver - 1
+  }
+
+  func waitUntilHashed(_ ticket: Int) {
+    condition.lock()
+    while chunksHashed <= ticket { condition.wait() }
     condition.unlock()
   }
 
@@ -161,17 +187,24 @@ final class OrderedWorkPool: @unchecked Sendable {
     condition.lock()
     while true {
       if inputChunksHead < inputChunks.count {
-        var chunk = inputChunks[inputChunksHead]
-        inputChunks[inputChunksHead] = []
+        let chunk = inputChunks[inputChunksHead]
+        inputChunks[inputChunksHead] = .lent(UnsafeRawBufferPointer(start: nil, count: 0))
         inputChunksHead += 1
         if inputChunksHead == inputChunks.count {
           inputChunks.removeAll(keepingCapacity: true)
           inputChunksHead = 0
         }
         condition.unlock()
-        chunk.withUnsafeBytes { inputHasher.update(bufferPointer: $0) }
-        condition.lock()
-        recycleLocked(&chunk, into: &freeChunks, max: 8)
+        switch chunk {
+        case .copied(var bytes):
+          bytes.withUnsafeBytes { inputHasher.update(bufferPointer: $0) }
+          condition.lock()
+          recycleLocked(&bytes, into: &freeChunks, max: 8)
+        case .lent(let bytes):
+          inputHasher.update(bufferPointer: bytes)
+          condition.lock()
+        }
+        chunksHashed += 1
         condition.broadcast()
         continue
       }

@@ -23,7 +23,14 @@ public final class DecodingReader {
 
   private enum State { case member, betweenMembers, padding, done }
 
-  private let input: UnsafeMutableRawBufferPointer
+  /// Raw input buffers. When the source lends its chunks to a ``RawInputHasher`` (a
+  /// pipeline's writer), the reader rotates through several and reuses one only once its
+  /// bytes are hashed, so the raw input is never copied.
+  private let inputBuffers: [UnsafeMutableRawBufferPointer]
+  private var lentTickets: [Int?]
+  private let lender: (any RawInputHasher)?
+  private var current = 0
+  private var input: UnsafeMutableRawBufferPointer
   private var inputStart = 0
   private var inputEnd = 0
   private var sawEOF = false
@@ -41,7 +48,15 @@ public final class DecodingReader {
   /// Opens the decoder over `source`, sniffing the first bytes.
   public init(source: InputSource, chunkSize: Int = 1 << 18) throws(InputError) {
     self.source = source
-    input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+    lender = source.rawHasher
+    // Four buffers: the writer hashes lent chunks before anything else, so it trails the
+    // reader by a chunk or two at most.
+    let count = lender == nil ? 1 : 4
+    inputBuffers = (0..<count).map { _ in
+      UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+    }
+    lentTickets = Array(repeating: nil, count: count)
+    input = inputBuffers[0]
     // Sniffing needs two bytes; a short first read (a pipe) must not decide the format.
     while inputEnd < 2 && !sawEOF {
       try refill(keeping: true)
@@ -56,16 +71,28 @@ public final class DecodingReader {
   }
 
   deinit {
-    input.deallocate()
+    // Lent chunks are hashed in order, so waiting for the last one waits for them all.
+    if let lender, let last = lentTickets.compactMap({ $0 }).max() { lender.waitUntilHashed(last) }
+    for buffer in inputBuffers { buffer.deallocate() }
   }
 
   /// Reads more raw bytes. With `keeping`, bytes not yet consumed stay in front.
   private func refill(keeping: Bool) throws(InputError) {
     if !keeping || inputStart == inputEnd {
+      if inputBuffers.count > 1 && inputEnd > 0 {
+        current = (current + 1) % inputBuffers.count
+        input = inputBuffers[current]
+        if let ticket = lentTickets[current] {
+          lender!.waitUntilHashed(ticket)
+          lentTickets[current] = nil
+        }
+      }
       inputStart = 0
       inputEnd = 0
     }
-    let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: input[inputEnd...]))
+    let (n, ticket) = try source.readLending(
+      into: UnsafeMutableRawBufferPointer(rebasing: input[inputEnd...]))
+    if let ticket { lentTickets[current] = ticket }
     if n == 0 { sawEOF = true }
     inputEnd += n
   }

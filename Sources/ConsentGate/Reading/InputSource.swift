@@ -6,6 +6,17 @@ import Crypto
   import Darwin
 #endif
 
+/// Hashes an input's raw bytes on another thread, in the order they are handed over.
+public protocol RawInputHasher: AnyObject {
+  /// Hashes a copy of `chunk`, after every chunk handed over before it.
+  func hashCopy(of chunk: UnsafeRawBufferPointer)
+  /// Hashes `chunk` where it is, after every chunk handed over before it; its bytes must stay
+  /// unchanged until ``waitUntilHashed(_:)`` with the returned ticket returns.
+  func hashInPlace(_ chunk: UnsafeRawBufferPointer) -> Int
+  /// Waits until the chunk with `ticket`, and every chunk before it, has been hashed.
+  func waitUntilHashed(_ ticket: Int)
+}
+
 /// Why an input could not be read to its end.
 ///
 /// Cases carry the input's display name and, where it helps, a short technical detail.
@@ -43,9 +54,9 @@ public final class InputSource {
   private let fd: Int32
   private let ownsDescriptor: Bool
   private var hasher = SHA256()
-  /// When set, every chunk read goes here instead of the built-in hasher: a pipeline hashes
-  /// the input on another thread, so the reading thread only reads and inflates.
-  public var chunkObserver: ((UnsafeRawBufferPointer) -> Void)?
+  /// When set, every chunk read is hashed here instead of by the built-in hasher: a pipeline
+  /// hashes the input on another thread, so the reading thread only reads and inflates.
+  public var rawHasher: (any RawInputHasher)?
   /// Bytes read from the file so far.
   public private(set) var bytesRead: UInt64 = 0
   /// The file's size, where it is a regular file (for progress and ETA).
@@ -85,14 +96,38 @@ public final class InputSource {
 
   /// Reads up to `buffer.count` bytes; returns 0 at end of file.
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+    let n = try readRaw(into: buffer)
+    if n > 0 {
+      let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+      if let rawHasher {
+        rawHasher.hashCopy(of: chunk)
+      } else {
+        hasher.update(bufferPointer: chunk)
+      }
+    }
+    return n
+  }
+
+  /// Reads like ``read(into:)``, but lends the bytes read to the ``rawHasher`` in place
+  /// instead of copying them: the caller must leave them unchanged until
+  /// `rawHasher.waitUntilHashed(ticket)` returns. `ticket` is nil when the bytes were hashed
+  /// before returning (no `rawHasher`, or nothing read).
+  public func readLending(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> (
+    count: Int, ticket: Int?
+  ) {
+    let n = try readRaw(into: buffer)
+    guard n > 0 else { return (0, nil) }
+    let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+    if let rawHasher { return (n, rawHasher.hashInPlace(chunk)) }
+    hasher.update(bufferPointer: chunk)
+    return (n, nil)
+  }
+
+  private func readRaw(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
     while true {
       let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
       if n >= 0 {
-        if n > 0 {
-          let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-          if let chunkObserver { chunkObserver(chunk) } else { hasher.update(bufferPointer: chunk) }
-          bytesRead += UInt64(n)
-        }
+        bytesRead += UInt64(n)
         return n
       }
       if errno == EINTR { continue }
@@ -108,7 +143,7 @@ public final class InputSource {
     while let n = try? read(into: scratch), n > 0 {}
   }
 
-  /// Lowercase hex SHA-256 of the bytes read so far (without a ``chunkObserver``).
+  /// Lowercase hex SHA-256 of the bytes read so far (without a ``rawHasher``).
   public func sha256Hex() -> String {
     hexString(hasher.finalize())
   }

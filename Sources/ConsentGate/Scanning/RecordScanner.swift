@@ -345,6 +345,9 @@ public final class RecordScanner {
 @inline(__always)
 func skipWhitespace(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> Int {
   var i = from
+  // Records are mostly compact: one compare passes over the common case, since every JSON
+  // whitespace byte is at most 0x20.
+  if i < n && b[i] > 0x20 { return i }
   while i < n {
     let c = b[i]
     guard c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D else { break }
