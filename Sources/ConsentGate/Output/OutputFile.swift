@@ -59,11 +59,17 @@ public final class OutputFile {
 
   public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
     guard !bytes.isEmpty else { return }
-    hasher.update(bufferPointer: bytes)
     iovecs.removeAll(keepingCapacity: true)
+    try writeAll(queue(bytes))
+  }
+
+  /// Hashes `piece` and adds it to the vectors of the next `writeAll`; returns its length.
+  @inline(__always)
+  private func queue(_ piece: UnsafeRawBufferPointer) -> Int {
+    hasher.update(bufferPointer: piece)
     iovecs.append(
-      iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
-    try writeAll(bytes.count)
+      iovec(iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: piece.count))
+    return piece.count
   }
 
   private func startWriteback() {
@@ -87,20 +93,8 @@ public final class OutputFile {
       var total = 0
       while i < runs.count && iovecs.count < 1023 {
         let run = runs[i]
-        let piece = UnsafeRawBufferPointer(start: base + run.start, count: run.end - run.start)
-        hasher.update(bufferPointer: piece)
-        iovecs.append(
-          iovec(
-            iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: piece.count))
-        total += piece.count
-        if run.addLF {
-          hasher.update(bufferPointer: OutputFile.lineFeed)
-          iovecs.append(
-            iovec(
-              iov_base: UnsafeMutableRawPointer(mutating: OutputFile.lineFeed.baseAddress),
-              iov_len: 1))
-          total += 1
-        }
+        total += queue(UnsafeRawBufferPointer(start: base + run.start, count: run.end - run.start))
+        if run.addLF { total += queue(OutputFile.lineFeed) }
         i += 1
       }
       try writeAll(total)

@@ -48,6 +48,8 @@ public final class DecodingReader {
   /// Opens the decoder over `source`, sniffing the first bytes.
   public init(source: InputSource, chunkSize: Int = 1 << 18) throws(InputError) {
     self.source = source
+    // Kept apart from `source.rawHasher`, which a caller may clear mid-input (an output that
+    // cannot be opened): buffers lent before then must still be waited for.
     lender = source.rawHasher
     // Four buffers: the writer hashes lent chunks before anything else, so it trails the
     // reader by a chunk or two at most.
