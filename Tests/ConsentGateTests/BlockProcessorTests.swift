@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import Testing
 
 @testable import ConsentGate
@@ -83,13 +84,19 @@ import Testing
     // with or without an LF.
     for finalLF in [true, false] {
       var text: [UInt8] = []
+      // What the kept output must be, worked out here line by line: each kept record's
+      // bytes without its CR, then one LF.
+      var expectedKept: [UInt8] = []
       var lineCount = 0
       for k in 0..<6000 {
         let u = Int(rng.next() % 100)  // u < 50 kept, others dropped (EEA, no consent)
         switch rng.next() % 6 {
         case 0: text += Array("   ".utf8)
         case 1: text += Array(#"{"user_id":"u\#(u)""#.utf8)  // malformed: quarantined
-        default: text += Array(#"{"user_id":"u\#(u)","n":\#(k)}"#.utf8)
+        default:
+          let record = Array(#"{"user_id":"u\#(u)","n":\#(k)}"#.utf8)
+          text += record
+          if u < 50 { expectedKept += record + [0x0A] }
         }
         lineCount += 1
         let last = k == 5999
@@ -103,6 +110,17 @@ import Testing
       let byReference = BlockProcessor(policy: policy, index: index, keptByReference: true)
         .process(block, sourceJSON: source)
       #expect(copied.source == nil && copied.keptRuns.isEmpty)
+      // Compared by digest: a failure prints two lines, not two megabytes.
+      let expectedDigest = hexString(SHA256.hash(data: expectedKept))
+      #expect(copied.kept.count == expectedKept.count)
+      #expect(hexString(SHA256.hash(data: copied.kept)) == expectedDigest)
+      // The gzip path gathers the same runs before compressing them.
+      let gzipPolicy = try makePolicy { $0.compression = "gzip" }
+      let zipped = BlockProcessor(policy: gzipPolicy, index: index).process(
+        block, sourceJSON: source)
+      let member = dir + "/kept-\(finalLF).gz"
+      FileManager.default.createFile(atPath: member, contents: Data(zipped.kept))
+      #expect(hexString(SHA256.hash(data: gunzip(member))) == expectedDigest)
       #expect(byReference.kept.isEmpty && byReference.keptRuns.count > 1024)
       #expect(byReference.keptRecords == copied.keptRecords && copied.keptRecords > 1000)
       #expect(byReference.quarantine == copied.quarantine)

@@ -20,6 +20,8 @@ public final class GzipMemberWriter {
   private let stream: UnsafeMutablePointer<z_stream>
   private var isalLevelBuffer: UnsafeMutableRawBufferPointer?
   private var libdeflate: OpaquePointer?
+  /// Where members are compressed before they are appended to the caller's output.
+  private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
 
   public init(level: Int) {
     self.level = Int32(level)
@@ -45,6 +47,7 @@ public final class GzipMemberWriter {
     deflateEnd(stream)
     stream.deallocate()
     isalLevelBuffer?.deallocate()
+    scratch.deallocate()
     if let libdeflate { cg_libdeflate_free(libdeflate) }
   }
 
@@ -73,37 +76,41 @@ public final class GzipMemberWriter {
     }
   }
 
-  /// Appends one member written by `body` into `bound` spare bytes; false (and nothing
-  /// appended) when it did not fit.
+  /// Appends one member written by `body` into `bound` bytes of scratch space; false (and
+  /// nothing appended) when it did not fit. The codec writes into the scratch buffer and only
+  /// the member's bytes are copied out: growing `output` by `bound` first would zero-fill
+  /// the whole worst case (more than the block) for a member a third of its size.
   private func appendMember(
     bound: Int, to output: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) -> Int
   ) -> Bool {
-    let start = output.count
-    var written = 0
-    output.append(contentsOf: repeatElement(0, count: bound))
-    output.withUnsafeMutableBytes { out in
-      written = body(UnsafeMutableRawBufferPointer(rebasing: out[start...]))
+    if scratch.count < bound {
+      scratch.deallocate()
+      scratch = .allocate(byteCount: max(bound, 2 * scratch.count), alignment: 64)
     }
-    output.removeLast(bound - written)
-    return written > 0
+    let written = body(UnsafeMutableRawBufferPointer(rebasing: scratch[0..<bound]))
+    guard written > 0 else { return false }
+    // A typed buffer, so that the append is one memcpy rather than a byte loop.
+    output.append(
+      contentsOf: UnsafeBufferPointer(
+        start: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self), count: written))
+    return true
   }
 
   private func compressWithZlib(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8])
   {
     deflateReset(stream)
     let bound = Int(deflateBound(stream, UInt(input.count))) + 64
-    let start = output.count
-    output.append(contentsOf: repeatElement(0, count: bound))
-    output.withUnsafeMutableBytes { out in
+    let written = appendMember(bound: bound, to: &output) { out in
       stream.pointee.next_in = UnsafeMutablePointer(
         mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
       stream.pointee.avail_in = UInt32(input.count)
-      stream.pointee.next_out = (out.baseAddress! + start).assumingMemoryBound(to: UInt8.self)
-      stream.pointee.avail_out = UInt32(bound)
+      stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+      stream.pointee.avail_out = UInt32(out.count)
       let rc = deflate(stream, Z_FINISH)
       precondition(rc == Z_STREAM_END, "zlib deflate did not finish: \(rc)")
+      return out.count - Int(stream.pointee.avail_out)
     }
-    output.removeLast(Int(stream.pointee.avail_out))
+    precondition(written, "zlib output exceeded its own bound")
   }
 
   public func compress(_ input: [UInt8], appendingTo output: inout [UInt8]) {

@@ -95,6 +95,10 @@ public final class BlockProcessor {
     } else {
       block.buffer.withUnsafeBytes { raw in
         processLines(raw, firstLine: block.firstLine, sourceJSON, &outcome)
+        if !keepsByReference {
+          gather(outcome.keptRuns, of: raw, into: &keptPlain)
+          outcome.keptRuns.removeAll(keepingCapacity: true)
+        }
       }
     }
     if let gzip {
@@ -190,19 +194,16 @@ public final class BlockProcessor {
       outcome.counts.count(verdict)
       switch verdict.reason.disposition {
       case .keep:
-        if keepsByReference {
-          // The line's own LF follows the record unless it ended in CRLF or at the end.
-          let ownLF = l.end < n && base.load(fromByteOffset: l.end, as: UInt8.self) == 0x0A
-          let end = ownLF ? l.end + 1 : l.end
-          if let last = outcome.keptRuns.last, !last.addLF, last.end == l.start {
-            outcome.keptRuns[outcome.keptRuns.count - 1].end = end
-            outcome.keptRuns[outcome.keptRuns.count - 1].addLF = !ownLF
-          } else {
-            outcome.keptRuns.append(ByteRun(start: l.start, end: end, addLF: !ownLF))
-          }
+        // Runs of adjacent kept lines, whatever becomes of them: the writer writes them
+        // straight from the block, or ``gather(_:of:into:)`` copies them once, run by run.
+        // The line's own LF follows the record unless it ended in CRLF or at the end.
+        let ownLF = l.end < n && base.load(fromByteOffset: l.end, as: UInt8.self) == 0x0A
+        let end = ownLF ? l.end + 1 : l.end
+        if let last = outcome.keptRuns.last, !last.addLF, last.end == l.start {
+          outcome.keptRuns[outcome.keptRuns.count - 1].end = end
+          outcome.keptRuns[outcome.keptRuns.count - 1].addLF = !ownLF
         } else {
-          keptPlain.append(contentsOf: record)
-          keptPlain.append(0x0A)
+          outcome.keptRuns.append(ByteRun(start: l.start, end: end, addLF: !ownLF))
         }
         outcome.keptRecords += 1
       case .drop:
@@ -211,6 +212,21 @@ public final class BlockProcessor {
         appendQuarantine(sourceJSON, firstLine + k, verdict.reason, record)
         outcome.quarantineRecords += 1
       }
+    }
+  }
+
+  /// Appends the bytes of `runs` (each with its LF) to `out`: one copy per run, not per line.
+  private func gather(
+    _ runs: [ByteRun], of raw: UnsafeRawBufferPointer, into out: inout [UInt8]
+  ) {
+    guard let base = raw.baseAddress else { return }
+    for run in runs {
+      // A typed buffer, so that the append is one memcpy rather than a byte loop.
+      out.append(
+        contentsOf: UnsafeBufferPointer(
+          start: (base + run.start).assumingMemoryBound(to: UInt8.self), count: run.end - run.start)
+      )
+      if run.addLF { out.append(0x0A) }
     }
   }
 
