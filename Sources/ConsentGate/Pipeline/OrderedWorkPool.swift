@@ -18,15 +18,20 @@ import Foundation
 /// its block's buffer (kept lines are written from it), so that buffer goes back only once
 /// the writer is done with it.
 ///
-/// `@unchecked Sendable`: every mutable field is read and written only while `condition`
-/// is locked.
+/// `@unchecked Sendable`: every mutable field is read and written only while `monitor` is
+/// locked.
 final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
   private struct Job {
     var block: RecordBlock
     var sourceJSON: [UInt8]
   }
 
-  private let condition = NSCondition()
+  private let monitor = Monitor(conditions: 3)
+  /// Workers wait here for jobs; the writer for an outcome it can write or a chunk to hash;
+  /// the reading thread for room in the queue, a hashed chunk or the end of its input.
+  private let jobsQueued = Monitor.Condition(0)
+  private let writerWork = Monitor.Condition(1)
+  private let readerWake = Monitor.Condition(2)
   /// Taken jobs are set to nil, so the queue holds no reference to a block being worked on.
   private var queue: [Job?] = []
   private var queueHead = 0
@@ -94,8 +99,8 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
 
   /// A block buffer, recycled where one is free.
   func takeBuffer() -> BlockBuffer {
-    condition.lock()
-    defer { condition.unlock() }
+    monitor.lock()
+    defer { monitor.unlock() }
     return freeBlockBuffers.popLast() ?? BlockBuffer()
   }
 
@@ -115,50 +120,50 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
 
   /// Starts hashing a new input's raw bytes: call before its first byte is read.
   func beginInputHash() {
-    condition.lock()
-    while inputChunksHead < inputChunks.count { condition.wait() }
+    monitor.lock()
+    while inputChunksHead < inputChunks.count { monitor.wait(readerWake) }
     inputHasher = SHA256()
-    condition.unlock()
+    monitor.unlock()
   }
 
   /// Queues a copy of a raw input chunk for hashing on the writer thread.
   func hashCopy(of chunk: UnsafeRawBufferPointer) {
-    condition.lock()
+    monitor.lock()
     var copy = freeChunks.popLast() ?? []
-    condition.unlock()
+    monitor.unlock()
     copy.removeAll(keepingCapacity: true)
     copy.append(contentsOf: chunk)
-    condition.lock()
+    monitor.lock()
     inputChunks.append(.copied(copy))
     chunksHandedOver += 1
-    condition.broadcast()
-    condition.unlock()
+    monitor.signal(writerWork)
+    monitor.unlock()
   }
 
   /// Queues a raw input chunk for hashing on the writer thread where it is.
   func hashInPlace(_ chunk: UnsafeRawBufferPointer) -> Int {
-    condition.lock()
-    defer { condition.unlock() }
+    monitor.lock()
+    defer { monitor.unlock() }
     inputChunks.append(.lent(chunk))
     chunksHandedOver += 1
-    condition.broadcast()
+    monitor.signal(writerWork)
     return chunksHandedOver - 1
   }
 
   func waitUntilHashed(_ ticket: Int) {
-    condition.lock()
-    while chunksHashed <= ticket { condition.wait() }
-    condition.unlock()
+    monitor.lock()
+    while chunksHashed <= ticket { monitor.wait(readerWake) }
+    monitor.unlock()
   }
 
   private func work(_ processor: BlockProcessor) {
     while true {
-      condition.lock()
-      while queueHead == queue.count && !closed { condition.wait() }
+      monitor.lock()
+      while queueHead == queue.count && !closed { monitor.wait(jobsQueued) }
       if queueHead == queue.count {
         running -= 1
-        condition.broadcast()
-        condition.unlock()
+        monitor.signal(readerWake)
+        monitor.unlock()
         return
       }
       let job = queue[queueHead]!
@@ -172,19 +177,21 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
       outcome.kept = freeBuffers.popLast() ?? []
       outcome.quarantine = freeBuffers.popLast() ?? []
       outcome.keptRuns = freeRuns.popLast() ?? []
-      condition.unlock()
+      monitor.unlock()
       processor.process(job.block, sourceJSON: job.sourceJSON, into: &outcome)
-      condition.lock()
+      monitor.lock()
       // A block whose kept lines are written from it goes back only once written.
       if outcome.source == nil { recycleLocked(job.block.buffer) }
       finished[outcome.sequence] = outcome
-      condition.broadcast()
-      condition.unlock()
+      // The writer waits only for the next block in order: one that overtook it is taken
+      // when that one arrives.
+      if outcome.sequence == written { monitor.signal(writerWork) }
+      monitor.unlock()
     }
   }
 
   private func write() {
-    condition.lock()
+    monitor.lock()
     while true {
       if inputChunksHead < inputChunks.count {
         let chunk = inputChunks[inputChunksHead]
@@ -194,25 +201,25 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
           inputChunks.removeAll(keepingCapacity: true)
           inputChunksHead = 0
         }
-        condition.unlock()
+        monitor.unlock()
         switch chunk {
         case .copied(var bytes):
           bytes.withUnsafeBytes { inputHasher.update(bufferPointer: $0) }
-          condition.lock()
+          monitor.lock()
           recycleLocked(&bytes, into: &freeChunks, max: 8)
         case .lent(let bytes):
           inputHasher.update(bufferPointer: bytes)
-          condition.lock()
+          monitor.lock()
         }
         chunksHashed += 1
-        condition.broadcast()
+        monitor.signal(readerWake)
         continue
       }
       if sink != nil, var outcome = finished.removeValue(forKey: written) {
         let sink = self.sink!
-        condition.unlock()
+        monitor.unlock()
         sink.consume(outcome)
-        condition.lock()
+        monitor.lock()
         written += 1
         recordsWritten += outcome.counts.records
         recycleLocked(&outcome.kept, into: &freeBuffers, max: limit * 4)
@@ -222,66 +229,67 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
           outcome.keptRuns.removeAll(keepingCapacity: true)
           freeRuns.append(outcome.keptRuns)
         }
-        condition.broadcast()
+        monitor.signal(readerWake)
         continue
       }
       if closed && queueHead == queue.count && finished.isEmpty && submitted == written
         && inputChunksHead == inputChunks.count
       {
         running -= 1
-        condition.broadcast()
-        condition.unlock()
+        monitor.signal(readerWake)
+        monitor.unlock()
         return
       }
-      condition.wait()
+      monitor.wait(writerWork)
     }
   }
 
   /// Starts a new input whose outcomes go to `sink`; block sequence numbers restart at 0.
   func startInput(_ sink: BlockSink) {
-    condition.lock()
+    monitor.lock()
     precondition(submitted == written && finished.isEmpty)
     self.sink = sink
     submitted = 0
     written = 0
     recordsWritten = 0
-    condition.unlock()
+    monitor.unlock()
   }
 
   /// Queues a block, waiting while too many are in flight.
   func submit(_ block: RecordBlock, sourceJSON: [UInt8]) {
-    condition.lock()
-    defer { condition.unlock() }
-    while submitted - written >= limit { condition.wait() }
+    monitor.lock()
+    defer { monitor.unlock() }
+    while submitted - written >= limit { monitor.wait(readerWake) }
     queue.append(Job(block: block, sourceJSON: sourceJSON))
     submitted += 1
-    condition.broadcast()
+    monitor.signal(jobsQueued)
   }
 
   /// Records written so far for the current input, for progress.
   var recordsDone: Int {
-    condition.lock()
-    defer { condition.unlock() }
+    monitor.lock()
+    defer { monitor.unlock() }
     return recordsWritten
   }
 
   /// Waits until every submitted block is written and every input chunk hashed; the sink
   /// then belongs to the caller. Returns the input's SHA-256.
   func finishInput() -> String {
-    condition.lock()
-    while written < submitted || inputChunksHead < inputChunks.count { condition.wait() }
+    monitor.lock()
+    while written < submitted || inputChunksHead < inputChunks.count { monitor.wait(readerWake) }
     sink = nil
     let digest = hexString(inputHasher.finalize())
-    condition.unlock()
+    monitor.unlock()
     return digest
   }
 
   /// Stops the threads once all work is done.
   func shutDown() {
-    condition.lock()
+    monitor.lock()
     closed = true
-    condition.broadcast()
-    while running > 0 { condition.wait() }
-    condition.unlock()
+    monitor.broadcast(jobsQueued)
+    monitor.signal(writerWork)
+    while running > 0 { monitor.wait(readerWake) }
+    monitor.unlock()
   }
 }
