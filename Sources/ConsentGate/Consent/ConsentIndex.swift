@@ -182,23 +182,8 @@ public struct ConsentIndex: Sendable {
     let base = a.baseAddress! + e
     let length = Int(base.loadUnaligned(fromByteOffset: lengthAt, as: UInt32.self))
     guard length == id.count else { return false }
-    let stored = base + headerBytes
-    guard length >= 8 else {
-      return length == 0 || memcmp(stored, id.baseAddress!, length) == 0
-    }
-    // Word by word, the last word overlapping: ids are short, a libc call costs more.
-    let given = id.baseAddress!
-    var i = 0
-    while i + 8 < length {
-      if stored.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-        != given.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-      {
-        return false
-      }
-      i += 8
-    }
-    return stored.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
-      == given.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+    // Ids are short: compared inline, a libc call would cost more.
+    return bytesEqual(base + headerBytes, id.baseAddress!, count: length)
   }
 
   /// Lookups per stage of ``find(batch:into:)``: measured best at 8 on the 2-core machine.

@@ -319,7 +319,7 @@ public final class RecordScanner {
       mask &= mask - 1
       let slot = p * tokenStride + depth - 1
       guard tokenLengths[slot] == length else { continue }
-      guard length == 0 || memcmp(tokenBytes + tokenOffsets[slot], key!, length) == 0 else {
+      guard length == 0 || bytesEqual(tokenBytes + tokenOffsets[slot], key!, count: length) else {
         continue
       }
       let bit: UInt64 = 1 << UInt64(p)
@@ -410,5 +410,5 @@ private func matchLiteral(
 ) -> Bool {
   let length = literal.utf8CodeUnitCount
   guard i + length <= n else { return false }
-  return memcmp(b + i, literal.utf8Start, length) == 0
+  return bytesEqual(b + i, literal.utf8Start, count: length)
 }
