@@ -36,12 +36,14 @@ mkdir -p "$work"
 swift build -c release >/dev/null
 cp .build/release/consentgate "$work/consentgate-zlib"
 if ((isal)); then
-  swift build -c release --traits ISAL,LIBDEFLATE >/dev/null
-  cp .build/release/consentgate "$work/consentgate-isal"
+  # A scratch folder of its own: with traits switched in .build, every run rebuilt all.
+  swift build -c release --traits ISAL,LIBDEFLATE --scratch-path .build-isal >/dev/null
+  cp .build-isal/release/consentgate "$work/consentgate-isal"
 fi
 bench=.build/release/consentgate-bench
 
-if [[ ! -s "$work/clean.gz.$records" ]]; then
+# The marker file says the data in WORKDIR was made for this record count.
+if [[ ! -e "$work/clean.gz.$records" ]]; then
   "$work/consentgate-zlib" generate --records "$records" --users 100000 --seed 1 --clean \
     --out "$work" >/dev/null
   gzip -dc "$work/posts.jsonl.gz" | gzip -6 > "$work/clean.gz"
