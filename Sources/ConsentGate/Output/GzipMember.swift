@@ -20,8 +20,10 @@ public final class GzipMemberWriter {
   private let stream: UnsafeMutablePointer<z_stream>
   private var isalLevelBuffer: UnsafeMutableRawBufferPointer?
   private var libdeflate: OpaquePointer?
-  /// Where members are compressed before they are appended to the caller's output.
-  private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
+  /// Where members are compressed before they are appended to the caller's output. Sized up
+  /// front for a pipeline block (1 MiB and a line), so compressing one allocates nothing.
+  private var scratch = UnsafeMutableRawBufferPointer.allocate(
+    byteCount: (1 << 20) + (1 << 18), alignment: 64)
 
   public init(level: Int) {
     self.level = Int32(level)

@@ -46,6 +46,7 @@ public final class BlockProcessor {
   private let keepsByReference: Bool
   private var keptPlain: [UInt8] = []
   private var quarantinePlain: [UInt8] = []
+  private var runScratch: [ByteRun] = []
 
   /// With `keptByReference`, uncompressed kept lines come out as ``BlockOutcome/keptRuns``
   /// of the block (the pipeline's writer writes them from there); otherwise as bytes.
@@ -59,6 +60,7 @@ public final class BlockProcessor {
     lines.reserveCapacity(typicalLines)
     examined.reserveCapacity(typicalLines)
     ids.reserveCapacity(typicalLines)
+    runScratch.reserveCapacity(typicalLines)
     found = [ConsentIndex.Entry?](repeating: nil, count: typicalLines)
   }
 
@@ -93,6 +95,9 @@ public final class BlockProcessor {
         outcome.quarantineRecords += 1
       }
     } else {
+      // Runs that are only gathered here go into the processor's own array, so that an
+      // outcome's array is neither used nor grown.
+      if !keepsByReference { swap(&outcome.keptRuns, &runScratch) }
       block.buffer.withUnsafeBytes { raw in
         processLines(raw, firstLine: block.firstLine, sourceJSON, &outcome)
         if !keepsByReference {
@@ -100,6 +105,7 @@ public final class BlockProcessor {
           outcome.keptRuns.removeAll(keepingCapacity: true)
         }
       }
+      if !keepsByReference { swap(&outcome.keptRuns, &runScratch) }
     }
     if let gzip {
       if !keptPlain.isEmpty { gzip.compress(keptPlain, appendingTo: &outcome.kept) }
