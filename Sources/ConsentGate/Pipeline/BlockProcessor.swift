@@ -94,18 +94,20 @@ public final class BlockProcessor {
           prefix: big.prefix)
         outcome.quarantineRecords += 1
       }
-    } else {
-      // Runs that are only gathered here go into the processor's own array, so that an
-      // outcome's array is neither used nor grown.
-      if !keepsByReference { swap(&outcome.keptRuns, &runScratch) }
+    } else if keepsByReference {
       block.buffer.withUnsafeBytes { raw in
         processLines(raw, firstLine: block.firstLine, sourceJSON, &outcome)
-        if !keepsByReference {
-          gather(outcome.keptRuns, of: raw, into: &keptPlain)
-          outcome.keptRuns.removeAll(keepingCapacity: true)
-        }
       }
-      if !keepsByReference { swap(&outcome.keptRuns, &runScratch) }
+    } else {
+      // The runs are only gathered here, so they go into the processor's own array: the
+      // outcome's is neither used nor grown.
+      swap(&outcome.keptRuns, &runScratch)
+      block.buffer.withUnsafeBytes { raw in
+        processLines(raw, firstLine: block.firstLine, sourceJSON, &outcome)
+        gather(outcome.keptRuns, of: raw, into: &keptPlain)
+      }
+      outcome.keptRuns.removeAll(keepingCapacity: true)
+      swap(&outcome.keptRuns, &runScratch)
     }
     if let gzip {
       if !keptPlain.isEmpty { gzip.compress(keptPlain, appendingTo: &outcome.kept) }
