@@ -121,7 +121,7 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
   /// Starts hashing a new input's raw bytes: call before its first byte is read.
   func beginInputHash() {
     monitor.lock()
-    while inputChunksHead < inputChunks.count { monitor.wait(readerWake) }
+    while chunksHashed < chunksHandedOver { monitor.wait(readerWake) }
     inputHasher = SHA256()
     monitor.unlock()
   }
@@ -274,9 +274,14 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
 
   /// Waits until every submitted block is written and every input chunk hashed; the sink
   /// then belongs to the caller. Returns the input's SHA-256.
+  ///
+  /// "Hashed" is `chunksHashed`, counted after the hash: the writer takes a chunk off the
+  /// queue before it hashes it, outside the lock, so an empty queue does not mean a finished
+  /// hash (waiting for the queue to empty finalized the digest under the writer's last
+  /// update now and then).
   func finishInput() -> String {
     monitor.lock()
-    while written < submitted || inputChunksHead < inputChunks.count { monitor.wait(readerWake) }
+    while written < submitted || chunksHashed < chunksHandedOver { monitor.wait(readerWake) }
     sink = nil
     let digest = hexString(inputHasher.finalize())
     monitor.unlock()
