@@ -52,8 +52,9 @@ fi
 file="$work/clean.gz"
 raw=$(gzip -dc "$file" | wc -c)
 
-# Elapsed seconds and peak RSS (KiB) of one run.
-measure() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
+# Elapsed seconds, peak RSS (KiB) and CPU seconds (user + system) of one run.
+measure() { /usr/bin/time -f "%e %M %U %S" "$@" 2>&1 >/dev/null | tail -1 |
+  awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }'; }
 mbps() { echo "$raw / $1 / 1000000" | bc -l; }
 row() { printf "%-44s %7.2f s %7.1f MB/s %s\n" "$1" "$2" "$(mbps "$2")" "${3:-}"; }
 
@@ -81,12 +82,13 @@ common=(filter --quiet --consent "$work/consent.csv" --jurisdictions "$work/juri
 run_filter() { # BUILD LABEL ARGS...
   local build=$1 label=$2
   shift 2
-  local times="" zr="" ir="" t rss k
+  local times="" cpus="" zr="" ir="" t rss cpu k
   for ((k = 0; k < rounds; k++)); do
     ((rounds > 1)) && time_references
     rm -rf "$work/out-$build"
-    read -r t rss <<< "$(measure "$work/consentgate-$build" "${common[@]}" "$@" --out "$work/out-$build" "$file")"
+    read -r t rss cpu <<< "$(measure "$work/consentgate-$build" "${common[@]}" "$@" --out "$work/out-$build" "$file")"
     times+="$t"$'\n'
+    cpus+="$cpu"$'\n'
     zr+="$(echo "$zcat_t / $t" | bc -l)"$'\n'
     [[ -n "$igzip_t" ]] && ir+="$(echo "$igzip_t / $t" | bc -l)"$'\n'
   done
@@ -94,7 +96,9 @@ run_filter() { # BUILD LABEL ARGS...
   local ratios
   ratios="$(printf '%s' "$zr" | summary)x zcat"
   [[ -n "$ir" ]] && ratios+="  $(printf '%s' "$ir" | summary)x igzip"
-  row "$label" "$t" "$ratios  peak RSS $((rss / 1024)) MB"
+  # CPU seconds swing less than elapsed ones when the host is busy: with both cores in use,
+  # elapsed time can only fall by taking CPU time out.
+  row "$label" "$t" "$ratios  CPU $(printf '%s' "$cpus" | summary) s  peak RSS $((rss / 1024)) MB"
   last_t=$t
 }
 run_filter zlib "filter (zlib) --compression none" --compression none
@@ -120,7 +124,7 @@ if ((compare)); then
     --cutoff 2026-01-01T00:00:00Z)
   for peer in python duckdb; do
     rm -rf "$work/out-$peer"
-    read -r t rss <<< "$(measure python3 "Benchmarks/peers/${peer}_filter.py" "${peers[@]}" \
+    read -r t rss _ <<< "$(measure python3 "Benchmarks/peers/${peer}_filter.py" "${peers[@]}" \
       --out "$work/out-$peer" "$file")"
     row "$peer" "$t" "$(printf 'consentgate (zlib, level 6) is %.1fx faster  peak RSS %d MB' \
       "$(echo "$t / $cg6_t" | bc -l)" "$((rss / 1024))")"
