@@ -8,9 +8,9 @@
 # against `zcat FILE > /dev/null` and, when installed, `igzip -dc FILE > /dev/null`.
 #   --isal     also builds with the ISAL and LIBDEFLATE traits (needs libisal-dev,
 #              libdeflate-dev; isal for igzip) and times that build too.
-#   --compare  also runs the same job as a Python script (gzip + orjson) and as a DuckDB
-#              query (pip install orjson duckdb), checks that all three keep, drop and
-#              quarantine the same records, and prints the speed ratios.
+#   --compare  also runs the same job as a Python script (gzip + orjson), as a DuckDB
+#              query and with Polars (pip install orjson duckdb polars), checks that all
+#              four keep, drop and quarantine the same records, and prints the speed ratios.
 #   --rounds N times each filter run N times, each right after its references (timings on
 #              shared machines swing 10-40 %), and prints the median and range of the ratios.
 # Prints seconds, MB/s of uncompressed input, ratios and peak RSS; asserts nothing except
@@ -122,7 +122,7 @@ if ((compare)); then
   echo "--- the same job, other tools (output gzip level 6, counts checked)"
   peers=(--consent "$work/consent.csv" --jurisdictions "$work/jurisdictions.csv"
     --cutoff 2026-01-01T00:00:00Z)
-  for peer in python duckdb; do
+  for peer in python duckdb polars; do
     rm -rf "$work/out-$peer"
     read -r t rss _ <<< "$(measure python3 "Benchmarks/peers/${peer}_filter.py" "${peers[@]}" \
       --out "$work/out-$peer" "$file")"
@@ -130,7 +130,7 @@ if ((compare)); then
       "$(echo "$t / $cg6_t" | bc -l)" "$((rss / 1024))")"
   done
   # Same records kept and quarantined: the decompressed outputs are compared byte for byte.
-  for peer in python duckdb; do
+  for peer in python duckdb polars; do
     for part in kept quarantine; do
       if cmp -s <(gzip -dc "$work/out-zlib/$part/clean.gz") <(gzip -dc "$work/out-$peer/$part/clean.gz"); then
         echo "$peer: $part output identical to consentgate's"
