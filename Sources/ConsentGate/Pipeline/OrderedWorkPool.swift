@@ -59,6 +59,11 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
   /// Chunks handed over and chunks hashed so far: a chunk's ticket is its place in this order.
   private var chunksHandedOver = 0
   private var chunksHashed = 0
+  /// Whether every chunk handed over is hashed. Counted after each hash: the writer takes a
+  /// chunk off the queue before it hashes it, outside the lock, so an empty queue does not
+  /// mean a finished hash (waiting for an empty queue finalized digests under the writer's
+  /// last update now and then).
+  private var allChunksHashed: Bool { chunksHashed == chunksHandedOver }
   private var inputHasher = SHA256()
   let limit: Int
 
@@ -121,7 +126,7 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
   /// Starts hashing a new input's raw bytes: call before its first byte is read.
   func beginInputHash() {
     monitor.lock()
-    while chunksHashed < chunksHandedOver { monitor.wait(readerWake) }
+    while !allChunksHashed { monitor.wait(readerWake) }
     inputHasher = SHA256()
     monitor.unlock()
   }
@@ -233,7 +238,7 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
         continue
       }
       if closed && queueHead == queue.count && finished.isEmpty && submitted == written
-        && inputChunksHead == inputChunks.count
+        && allChunksHashed
       {
         running -= 1
         monitor.signal(readerWake)
@@ -274,14 +279,9 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
 
   /// Waits until every submitted block is written and every input chunk hashed; the sink
   /// then belongs to the caller. Returns the input's SHA-256.
-  ///
-  /// "Hashed" is `chunksHashed`, counted after the hash: the writer takes a chunk off the
-  /// queue before it hashes it, outside the lock, so an empty queue does not mean a finished
-  /// hash (waiting for the queue to empty finalized the digest under the writer's last
-  /// update now and then).
   func finishInput() -> String {
     monitor.lock()
-    while written < submitted || chunksHashed < chunksHandedOver { monitor.wait(readerWake) }
+    while written < submitted || !allChunksHashed { monitor.wait(readerWake) }
     sink = nil
     let digest = hexString(inputHasher.finalize())
     monitor.unlock()

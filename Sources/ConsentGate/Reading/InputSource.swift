@@ -96,16 +96,7 @@ public final class InputSource {
 
   /// Reads up to `buffer.count` bytes; returns 0 at end of file.
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
-    let n = try readRaw(into: buffer)
-    if n > 0 {
-      let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-      if let rawHasher {
-        rawHasher.hashCopy(of: chunk)
-      } else {
-        hasher.update(bufferPointer: chunk)
-      }
-    }
-    return n
+    try read(into: buffer, lending: false).count
   }
 
   /// Reads like ``read(into:)``, but lends the bytes read to the ``rawHasher`` in place
@@ -115,11 +106,22 @@ public final class InputSource {
   public func readLending(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> (
     count: Int, ticket: Int?
   ) {
+    try read(into: buffer, lending: true)
+  }
+
+  /// Reads, then hashes what was read: here, or by the ``rawHasher`` from a copy or in place.
+  private func read(into buffer: UnsafeMutableRawBufferPointer, lending: Bool) throws(InputError)
+    -> (count: Int, ticket: Int?)
+  {
     let n = try readRaw(into: buffer)
     guard n > 0 else { return (0, nil) }
     let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-    if let rawHasher { return (n, rawHasher.hashInPlace(chunk)) }
-    hasher.update(bufferPointer: chunk)
+    guard let rawHasher else {
+      hasher.update(bufferPointer: chunk)
+      return (n, nil)
+    }
+    if lending { return (n, rawHasher.hashInPlace(chunk)) }
+    rawHasher.hashCopy(of: chunk)
     return (n, nil)
   }
 
