@@ -65,12 +65,15 @@ let package = Package(
     ),
     .executableTarget(
       name: "consentgate-fuzz",
-      dependencies: ["ConsentGate", "CZlib"],
+      dependencies: ["ConsentGate", "CZlib", "CCodecs"],
       path: "Fuzz/Sources"
     ),
     .testTarget(
       name: "ConsentGateTests",
-      dependencies: ["ConsentGate", "CScanKernels", .product(name: "Crypto", package: "swift-crypto")]
+      dependencies: [
+        "ConsentGate", "CScanKernels", "CCodecs", "CZlib",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]
     ),
   ],
   swiftLanguageModes: [.v6]

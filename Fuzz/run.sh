@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with AddressSanitizer and runs one for a while.
 #   Fuzz/run.sh TARGET [SECONDS] [extra libFuzzer options]
-# TARGET is scan, gzip, ledger or decide. Seeds are in Fuzz/corpus/TARGET; crashes go
+# TARGET is scan, gzip, ledger, decide or deflate. Seeds are in Fuzz/corpus/TARGET; crashes go
 # to Fuzz/artifacts/. Replay a crash without the fuzzer: swift run consentgate-fuzz TARGET FILE
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: Fuzz/run.sh scan|gzip|ledger|decide [seconds]}
+target=${1:?usage: Fuzz/run.sh scan|gzip|ledger|decide|deflate [seconds]}
 seconds=${2:-600}
 shift $(( $# >= 2 ? 2 : 1 ))
 swift build -c release --product consentgate-fuzz --scratch-path .build-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
+  -Xcc -fsanitize=fuzzer-no-link,address \
   -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null  # gold crashes on ASan objects
 # New inputs go to a working corpus outside git; the committed seeds are read from Fuzz/corpus.
 mkdir -p ".build-fuzz/corpus/$target" Fuzz/artifacts

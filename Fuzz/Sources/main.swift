@@ -1,6 +1,7 @@
 // libFuzzer targets for the parts hostile input reaches first. Built with
 // `Fuzz/run.sh`, which passes -sanitize=fuzzer,address and -DFUZZING; without FUZZING this
 // program replays files instead, so crashes found become plain regression runs.
+import CCodecs
 import CZlib
 import ConsentGate
 import Foundation
@@ -158,8 +159,57 @@ func fuzzDecide(_ data: UnsafeRawBufferPointer) {
   }
 }
 
+/// The built-in deflate encoder: zlib inflates whatever it writes back to the input, within
+/// `cg_deflate_bound`, and one byte less room is refused, never overrun. The first byte picks
+/// the level; with its high bit set the rest is repeated, each copy a little changed, to some
+/// hundred KiB, so that long matches, full blocks of sequences and the window's edge come up.
+nonisolated(unsafe) let deflaters = (1...9).map { cg_deflater_new(Int32($0))! }
+nonisolated(unsafe) var deflateOut = [UInt8](repeating: 0, count: 1 << 22)
+nonisolated(unsafe) var inflateOut = [UInt8](repeating: 0, count: 1 << 22)
+
+func fuzzDeflate(_ data: UnsafeRawBufferPointer) {
+  guard let first = data.first else { return }
+  let deflater = deflaters[Int(first & 0x7f) % 9]
+  var input = Array(data.dropFirst())
+  if first & 0x80 != 0, !input.isEmpty {
+    let copies = min((1 << 19) / input.count, 64 + Int(first & 0x3f) * 64)
+    var grown: [UInt8] = []
+    for k in 0..<copies {
+      grown += input
+      grown[grown.count - 1 - k % input.count] &+= UInt8(truncatingIfNeeded: k)
+    }
+    input = grown
+  }
+  let bound = cg_deflate_bound(input.count)
+  let written = cg_deflate_raw(deflater, input, input.count, &deflateOut, bound)
+  precondition(written > 0 && written <= bound, "deflate: output outside its bound")
+  var stream = z_stream()
+  inflateInit2_(&stream, -15, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+  let rc = deflateOut.withUnsafeMutableBufferPointer { compressed in
+    inflateOut.withUnsafeMutableBufferPointer { out in
+      stream.next_in = compressed.baseAddress
+      stream.avail_in = UInt32(written)
+      stream.next_out = out.baseAddress
+      stream.avail_out = UInt32(out.count)
+      return inflate(&stream, Z_FINISH)
+    }
+  }
+  inflateEnd(&stream)
+  precondition(rc == Z_STREAM_END && stream.avail_in == 0, "deflate: zlib rejected the stream")
+  precondition(
+    Int(stream.total_out) == input.count && inflateOut[0..<input.count].elementsEqual(input),
+    "deflate: round trip changed the bytes")
+  // Exactly one byte too little room, in a buffer of that size: refused, not overrun.
+  let tight = UnsafeMutablePointer<UInt8>.allocate(capacity: max(written - 1, 1))
+  defer { tight.deallocate() }
+  precondition(
+    cg_deflate_raw(deflater, input, input.count, tight, written - 1) == 0,
+    "deflate: wrote more than the room it had")
+}
+
 nonisolated(unsafe) let targets: [String: FuzzTarget] = [
   "scan": fuzzScan, "gzip": fuzzGzip, "ledger": fuzzLedger, "decide": fuzzDecide,
+  "deflate": fuzzDeflate,
 ]
 
 nonisolated(unsafe) var selected: FuzzTarget = fuzzScan
@@ -178,7 +228,7 @@ enum FuzzMain {
   static func main() {
     var args = CommandLine.arguments
     guard args.count >= 2, let target = targets[args[1]] else {
-      print("usage: consentgate-fuzz scan|gzip|ledger|decide [libFuzzer options | files…]")
+      print("usage: consentgate-fuzz scan|gzip|ledger|decide|deflate [libFuzzer options | files…]")
       exit(64)
     }
     selected = target

@@ -307,7 +307,7 @@ func referenceCRC32(_ bytes: [UInt8]) -> UInt32 {
     #expect(
       level6.hasSuffix(
         Codecs.hasLibdeflate
-          ? "deflate: libdeflate level 6" : "deflate: zlib \(zlibVersionString) level 6"))
+          ? "deflate: libdeflate level 6" : "deflate: consentgate level 6"))
   }
 }
 

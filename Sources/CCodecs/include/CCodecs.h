@@ -44,4 +44,18 @@ size_t cg_libdeflate_bound(cg_libdeflate *compressor, size_t in_len);
 size_t cg_libdeflate_gzip(cg_libdeflate *compressor, const uint8_t *in, size_t in_len,
                           uint8_t *out, size_t out_cap);
 
+/// The package's own raw deflate encoder (Deflate.c), always built: it makes gzip output at
+/// levels where zlib is slow keep up with reading in the default build.
+typedef struct cg_deflater cg_deflater;
+
+/// A deflater at `level` (1-9), or NULL for another level or when out of memory.
+cg_deflater *cg_deflater_new(int level);
+void cg_deflater_free(cg_deflater *deflater);
+/// The most bytes `cg_deflate_raw` writes for `in_len` input bytes.
+size_t cg_deflate_bound(size_t in_len);
+/// Raw deflate data of `in` (at most 1 GiB), final block included, written to `out`.
+/// Returns the bytes written, or 0 when `out_cap` is too small.
+size_t cg_deflate_raw(cg_deflater *deflater, const uint8_t *in, size_t in_len, uint8_t *out,
+                      size_t out_cap);
+
 #endif

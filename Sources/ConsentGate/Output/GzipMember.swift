@@ -3,21 +3,21 @@ import CZlib
 
 /// Compresses one block into one complete gzip member.
 ///
-/// zlib writes the header with mtime 0, no file name and OS 3 (Unix) for a gzip stream set
-/// up with `deflateInit2`, so the bytes depend only on the input and the level: output is
-/// identical for any thread count and any run of the same build. Members are independent,
-/// which is what lets blocks compress in parallel; `gzip -d` reads the concatenation as one
-/// stream.
+/// The header has mtime 0, no file name and OS 3 (Unix), the bytes zlib writes, so the
+/// output depends only on the input and the level: it is identical for any thread count and
+/// any run of the same build. Members are independent, which is what lets blocks compress in
+/// parallel; `gzip -d` reads the concatenation as one stream.
 ///
-/// The codec is ``Codecs/deflater(level:)``: zlib in the default build; ISA-L or libdeflate
-/// when a trait brings them in. Those write the same header bytes (ISA-L) or their own fixed
-/// header (libdeflate), so the bytes still depend only on the build, the level and the input.
+/// The codec is ``Codecs/deflater(level:)``: the package's own encoder in the default build;
+/// ISA-L or libdeflate when a trait brings them in. Those write the same header bytes (ISA-L)
+/// or their own fixed header (libdeflate), so the bytes still depend only on the build, the
+/// level and the input.
 ///
-/// Owns a zlib stream at a fixed heap address, so it is a class; use one per thread.
+/// Owns codec state at a fixed heap address, so it is a class; use one per thread.
 public final class GzipMemberWriter {
   public let level: Int32
   public let deflater: Codecs.Deflater
-  private let stream: UnsafeMutablePointer<z_stream>
+  private var builtin: OpaquePointer?
   private var isalLevelBuffer: UnsafeMutableRawBufferPointer?
   private var libdeflate: OpaquePointer?
   /// Where members are compressed before they are appended to the caller's output. Sized up
@@ -29,7 +29,7 @@ public final class GzipMemberWriter {
     self.level = Int32(level)
     deflater = Codecs.deflater(level: level)
     switch deflater {
-    case .zlib: break
+    case .builtin: break
     case .isal:
       isalLevelBuffer = .allocate(
         byteCount: cg_isal_level_buffer_size(Int32(level)), alignment: 64)
@@ -37,17 +37,15 @@ public final class GzipMemberWriter {
       libdeflate = cg_libdeflate_new(Int32(level))
       precondition(libdeflate != nil, "libdeflate could not start at level \(level)")
     }
-    stream = .allocate(capacity: 1)
-    stream.initialize(to: z_stream())
-    let rc = deflateInit2_(
-      stream, self.level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(),
-      Int32(MemoryLayout<z_stream>.size))
-    precondition(rc == Z_OK, "zlib deflateInit2 failed: \(rc)")
+    // Also ISA-L's fallback, for the rare block its stateless bound does not hold.
+    if deflater != .libdeflate {
+      builtin = cg_deflater_new(self.level)
+      precondition(builtin != nil, "deflate could not start at level \(level)")
+    }
   }
 
   deinit {
-    deflateEnd(stream)
-    stream.deallocate()
+    if let builtin { cg_deflater_free(builtin) }
     isalLevelBuffer?.deallocate()
     scratch.deallocate()
     if let libdeflate { cg_libdeflate_free(libdeflate) }
@@ -56,7 +54,7 @@ public final class GzipMemberWriter {
   /// Appends one gzip member holding `input` to `output`.
   public func compress(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) {
     switch deflater {
-    case .zlib: compressWithZlib(input, appendingTo: &output)
+    case .builtin: compressWithBuiltin(input, appendingTo: &output)
     case .isal:
       // Stored blocks are the worst case: 5 bytes per 64 KiB block over the input.
       let written = appendMember(bound: input.count + input.count / 1024 + 1024, to: &output) {
@@ -66,7 +64,7 @@ public final class GzipMemberWriter {
           out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count,
           isalLevelBuffer!.baseAddress!.assumingMemoryBound(to: UInt8.self), isalLevelBuffer!.count)
       }
-      if !written { compressWithZlib(input, appendingTo: &output) }
+      if !written { compressWithBuiltin(input, appendingTo: &output) }
     case .libdeflate:
       let bound = cg_libdeflate_bound(libdeflate, input.count)
       let written = appendMember(bound: bound, to: &output) { out in
@@ -98,21 +96,31 @@ public final class GzipMemberWriter {
     return true
   }
 
-  private func compressWithZlib(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8])
-  {
-    deflateReset(stream)
-    let bound = Int(deflateBound(stream, UInt(input.count))) + 64
+  private func compressWithBuiltin(
+    _ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]
+  ) {
+    let bound = cg_deflate_bound(input.count) + 18
     let written = appendMember(bound: bound, to: &output) { out in
-      stream.pointee.next_in = UnsafeMutablePointer(
-        mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
-      stream.pointee.avail_in = UInt32(input.count)
-      stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
-      stream.pointee.avail_out = UInt32(out.count)
-      let rc = deflate(stream, Z_FINISH)
-      precondition(rc == Z_STREAM_END, "zlib deflate did not finish: \(rc)")
-      return out.count - Int(stream.pointee.avail_out)
+      let header = out.baseAddress!
+      // zlib's header for the same level: XFL says "fastest" at 1 and "best" at 9.
+      let magic: UInt32 = 0x0008_8b1f  // 1f 8b, deflate, no flags
+      header.storeBytes(of: magic.littleEndian, as: UInt32.self)
+      header.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)  // mtime 0
+      header.storeBytes(of: level == 1 ? 4 : level == 9 ? 2 : 0, toByteOffset: 8, as: UInt8.self)
+      header.storeBytes(of: 3, toByteOffset: 9, as: UInt8.self)  // Unix
+      let bytes = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
+      let raw = cg_deflate_raw(
+        builtin, bytes, input.count, (header + 10).assumingMemoryBound(to: UInt8.self),
+        out.count - 18)
+      guard raw > 0 else { return 0 }
+      let crc = UInt32(crc32(0, bytes, UInt32(input.count)))
+      header.storeBytes(of: crc.littleEndian, toByteOffset: 10 + raw, as: UInt32.self)
+      header.storeBytes(
+        of: UInt32(truncatingIfNeeded: input.count).littleEndian, toByteOffset: 14 + raw,
+        as: UInt32.self)
+      return 10 + raw + 8
     }
-    precondition(written, "zlib output exceeded its own bound")
+    precondition(written, "deflate output exceeded its own bound")
   }
 
   public func compress(_ input: [UInt8], appendingTo output: inout [UInt8]) {
