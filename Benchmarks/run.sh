@@ -101,9 +101,9 @@ run_filter() { # BUILD LABEL ARGS...
   row "$label" "$t" "$ratios  CPU $(printf '%s' "$cpus" | summary) s  peak RSS $((rss / 1024)) MB"
   last_t=$t
 }
-run_filter zlib "filter (zlib) --compression none" --compression none
-run_filter zlib "filter (zlib) gzip level 1" --level 1
-run_filter zlib "filter (zlib) gzip level 6" --level 6
+run_filter zlib "filter (default build) --compression none" --compression none
+run_filter zlib "filter (default build) gzip level 1" --level 1
+run_filter zlib "filter (default build) gzip level 6" --level 6
 cg6_t=$last_t
 cp "$work/out-zlib/report.json" "$work/report-zlib-6.json"
 if ((isal)); then
@@ -126,7 +126,7 @@ if ((compare)); then
     rm -rf "$work/out-$peer"
     read -r t rss _ <<< "$(measure python3 "Benchmarks/peers/${peer}_filter.py" "${peers[@]}" \
       --out "$work/out-$peer" "$file")"
-    row "$peer" "$t" "$(printf 'consentgate (zlib, level 6) is %.1fx faster  peak RSS %d MB' \
+    row "$peer" "$t" "$(printf 'consentgate (default build, level 6) is %.1fx faster  peak RSS %d MB' \
       "$(echo "$t / $cg6_t" | bc -l)" "$((rss / 1024))")"
   done
   # Same records kept and quarantined: the decompressed outputs are compared byte for byte.

@@ -18,7 +18,7 @@
 enum {
   kWindow = 1 << 15,
   kWindowMask = kWindow - 1,
-  kHashBits = 15,
+  kHashBits = 16,
   kMinMatch = 4,
   kMaxMatch = 258,
   kLitLenSymbols = 286,
@@ -55,7 +55,7 @@ static const struct {
     {4, 4, 32, 8},       // 3
     {4, 8, 32, 12},      // 4
     {8, 16, 64, 16},     // 5
-    {4, 16, 128, 40},    // 6
+    {4, 64, 128, 32},    // 6
     {8, 32, 128, 64},    // 7
     {32, 128, 258, 256}, // 8
     {32, 258, 258, 1024} // 9
@@ -336,14 +336,15 @@ static void write_sequences(bit_writer *w, const uint32_t *seq, int n, const uin
       put_bits(w, ll_codes[s], ll_lengths[s]);
       continue;
     }
+    // Each code goes out with its extra bits in one put: at most 15 + 5 and 15 + 13 bits.
     int length = (int)((s >> 16) & 0xff) + 3;
     uint32_t dm1 = s & 0xffff;
     int ls = length_symbol[length];
-    put_bits(w, ll_codes[ls], ll_lengths[ls]);
-    put_bits(w, (uint32_t)(length - length_base[length]), length_extra_bits[length]);
+    put_bits(w, ll_codes[ls] | (uint32_t)(length - length_base[length]) << ll_lengths[ls],
+             ll_lengths[ls] + length_extra_bits[length]);
     int dc = dist_code(dm1);
-    put_bits(w, d_codes[dc], d_lengths[dc]);
-    put_bits(w, dm1 + 1 - kDistBase[dc], kDistExtra[dc]);
+    put_bits(w, d_codes[dc] | (dm1 + 1 - kDistBase[dc]) << d_lengths[dc],
+             d_lengths[dc] + kDistExtra[dc]);
   }
   put_bits(w, ll_codes[256], ll_lengths[256]);
 }

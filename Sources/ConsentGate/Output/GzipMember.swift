@@ -113,7 +113,7 @@ public final class GzipMemberWriter {
         builtin, bytes, input.count, (header + 10).assumingMemoryBound(to: UInt8.self),
         out.count - 18)
       guard raw > 0 else { return 0 }
-      let crc = UInt32(crc32(0, bytes, UInt32(input.count)))
+      let crc = CRC32.update(0, input)
       header.storeBytes(of: crc.littleEndian, toByteOffset: 10 + raw, as: UInt32.self)
       header.storeBytes(
         of: UInt32(truncatingIfNeeded: input.count).littleEndian, toByteOffset: 14 + raw,
