@@ -1,7 +1,8 @@
 import CCodecs
 import CZlib
-import ConsentGate
 import Testing
+
+@testable import ConsentGate
 
 /// The package's own deflate encoder (`Deflate.c`), checked against zlib's inflate: every
 /// level, input shapes that reach each block type and the window's edge, determinism, its
@@ -144,6 +145,26 @@ extension Array {
     #expect(cg_deflater_new(10) == nil)
   }
 
+  /// A block larger than one member may hold (a kept record near `--max-record-bytes`' 2 GiB
+  /// limit; the encoder takes at most 1 GiB) is written as several members: one gzip stream
+  /// of the same bytes, the members those pieces give alone.
+  @Test func largeBlocksBecomeSeveralMembers() throws {
+    let input = randomBytes(250_000, seed: 11, alphabet: 16)
+    let writer = GzipMemberWriter(level: 6, builtinMemberLimit: 100_000)
+    var out: [UInt8] = []
+    writer.compress(input, appendingTo: &out)
+    let path = writeFile(temporaryFolder() + "/m.gz", out)
+    #expect((try decodeAll(path).get() == input) == true)
+    #expect(shell("gzip -t '\(path)'").status == 0)
+    if writer.deflater == .builtin {
+      var pieces: [UInt8] = []
+      for start in stride(from: 0, to: input.count, by: 100_000) {
+        gzipMemberWriterAppend(Array(input[start..<min(start + 100_000, input.count)]), &pieces)
+      }
+      #expect((out == pieces) == true, "not the members of the pieces")
+    }
+  }
+
   /// What the default build's `--level N` promises: at least zlib's level-N ratio on the
   /// data it is for, in members of a pipeline block.
   @Test func exportsCompressAtLeastAsWellAsZlibAtEveryLevel() throws {
@@ -160,4 +181,8 @@ extension Array {
       #expect(back.map { $0 == sample } == true, "level \(level): zlib did not inflate it back")
     }
   }
+}
+
+private func gzipMemberWriterAppend(_ bytes: [UInt8], _ out: inout [UInt8]) {
+  GzipMemberWriter(level: 6).compress(bytes, appendingTo: &out)
 }

@@ -25,7 +25,17 @@ public final class GzipMemberWriter {
   private var scratch = UnsafeMutableRawBufferPointer.allocate(
     byteCount: (1 << 20) + (1 << 18), alignment: 64)
 
-  public init(level: Int) {
+  /// The most input one member of the built-in encoder holds; larger blocks (a kept record
+  /// near `--max-record-bytes`' 2 GiB limit) become several members, since the encoder takes
+  /// at most 1 GiB. Settable for tests.
+  let builtinMemberLimit: Int
+
+  public convenience init(level: Int) {
+    self.init(level: level, builtinMemberLimit: 64 << 20)
+  }
+
+  init(level: Int, builtinMemberLimit: Int) {
+    self.builtinMemberLimit = builtinMemberLimit
     self.level = Int32(level)
     deflater = Codecs.deflater(level: level)
     switch deflater {
@@ -99,6 +109,16 @@ public final class GzipMemberWriter {
   private func compressWithBuiltin(
     _ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]
   ) {
+    guard input.count <= builtinMemberLimit else {
+      var start = 0
+      while start < input.count {
+        let end = min(start + builtinMemberLimit, input.count)
+        compressWithBuiltin(
+          UnsafeRawBufferPointer(rebasing: input[start..<end]), appendingTo: &output)
+        start = end
+      }
+      return
+    }
     let bound = cg_deflate_bound(input.count) + 18
     let written = appendMember(bound: bound, to: &output) { out in
       let header = out.baseAddress!
