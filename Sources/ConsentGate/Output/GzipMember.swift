@@ -30,6 +30,8 @@ public final class GzipMemberWriter {
   /// at most 1 GiB. Settable for tests.
   let builtinMemberLimit: Int
 
+  /// A writer at gzip `level`, 1–9 (another level traps), with this build's codec for it,
+  /// ``Codecs/deflater(level:)``. Allocates everything compressing a block needs.
   public convenience init(level: Int) {
     self.init(level: level, builtinMemberLimit: 64 << 20)
   }
