@@ -4,7 +4,6 @@
 #include <string.h>
 
 #ifdef CG_ISAL
-#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 
 struct cg_isal_inflater {
@@ -66,19 +65,9 @@ size_t cg_isal_level_buffer_size(int level) {
   }
 }
 
-static void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
-
-size_t cg_isal_gzip_member(int level, const uint8_t *in, size_t in_len, uint8_t *out,
+size_t cg_isal_deflate_raw(int level, const uint8_t *in, size_t in_len, uint8_t *out,
                            size_t out_cap, uint8_t *level_buf, size_t level_buf_size) {
-  if (out_cap < 18 || in_len > UINT32_MAX) return 0;
-  // The header zlib writes for a fast level: the bytes do not depend on the codec's mood.
-  static const uint8_t header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3};
-  memcpy(out, header, 10);
+  if (in_len > UINT32_MAX) return 0;
   struct isal_zstream z;
   isal_deflate_stateless_init(&z);
   z.level = (uint32_t)level;
@@ -89,14 +78,10 @@ size_t cg_isal_gzip_member(int level, const uint8_t *in, size_t in_len, uint8_t 
   z.flush = NO_FLUSH;
   z.next_in = (uint8_t *)in;
   z.avail_in = (uint32_t)in_len;
-  z.next_out = out + 10;
-  size_t room = out_cap - 18;
-  z.avail_out = room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
+  z.next_out = out;
+  z.avail_out = out_cap > UINT32_MAX ? UINT32_MAX : (uint32_t)out_cap;
   if (isal_deflate_stateless(&z) != COMP_OK) return 0;
-  size_t n = 10 + z.total_out;
-  put32(out + n, crc32_gzip_refl(0, in, in_len));
-  put32(out + n + 4, (uint32_t)in_len);
-  return n + 8;
+  return z.total_out;
 }
 
 #else
@@ -119,7 +104,7 @@ size_t cg_isal_level_buffer_size(int level) {
   (void)level;
   return 0;
 }
-size_t cg_isal_gzip_member(int level, const uint8_t *in, size_t in_len, uint8_t *out,
+size_t cg_isal_deflate_raw(int level, const uint8_t *in, size_t in_len, uint8_t *out,
                            size_t out_cap, uint8_t *level_buf, size_t level_buf_size) {
   (void)level, (void)in, (void)in_len, (void)out, (void)out_cap, (void)level_buf,
       (void)level_buf_size;

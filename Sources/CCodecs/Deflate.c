@@ -501,10 +501,30 @@ static inline int longest_match(const cg_deflater *d, const uint8_t *in, int32_t
   return found ? best : 0;
 }
 
-static inline void insert(cg_deflater *d, const uint8_t *in, int32_t pos) {
+// Makes `pos` the head of its hash chain; returns the position it links to.
+static inline int32_t insert(cg_deflater *d, const uint8_t *in, int32_t pos) {
   uint32_t h = hash4(in + pos);
-  d->prev[pos & kWindowMask] = d->head[h];
+  int32_t previous = d->head[h];
+  d->prev[pos & kWindowMask] = previous;
   d->head[h] = pos;
+  return previous;
+}
+
+// Hash-inserts the positions a match covers after its first, which the search inserted.
+static inline void insert_covered(cg_deflater *d, const uint8_t *in, int32_t first,
+                                  int32_t end, int32_t n) {
+  for (int32_t p = first + 1; p < end && n - p >= kMinMatch; p++) insert(d, in, p);
+}
+
+static inline void emit_literal(cg_deflater *d, int *count, uint8_t byte) {
+  d->sequences[(*count)++] = byte;
+  d->litlen_freq[byte]++;
+}
+
+static inline void emit_match(cg_deflater *d, int *count, int length, uint32_t distance) {
+  d->sequences[(*count)++] = 1u << 31 | (uint32_t)(length - 3) << 16 | (distance - 1);
+  d->litlen_freq[length_symbol[length]]++;
+  d->dist_freq[dist_code(distance - 1)]++;
 }
 
 size_t cg_deflate_raw(cg_deflater *d, const uint8_t *in, size_t in_len, uint8_t *out,
@@ -522,52 +542,39 @@ size_t cg_deflate_raw(cg_deflater *d, const uint8_t *in, size_t in_len, uint8_t 
   int prev_length = 0, have_prev = 0;
   uint32_t prev_distance = 0;
 
-#define EMIT_LITERAL(byte)                   \
-  do {                                       \
-    d->sequences[count++] = (byte);          \
-    d->litlen_freq[(byte)]++;                \
-  } while (0)
-#define EMIT_MATCH(length, distance)                                                      \
-  do {                                                                                    \
-    d->sequences[count++] = 1u << 31 | (uint32_t)((length) - 3) << 16 | ((distance) - 1); \
-    d->litlen_freq[length_symbol[(length)]]++;                                            \
-    d->dist_freq[dist_code((distance) - 1)]++;                                            \
-  } while (0)
-
   while (pos < n) {
     int length = 0;
     uint32_t distance = 0;
     if (n - pos >= kMinMatch) {
-      uint32_t h = hash4(in + pos);
-      int32_t candidate = d->head[h];
-      d->prev[pos & kWindowMask] = candidate;
-      d->head[h] = pos;
-      if (!have_prev || prev_length < d->lazy_length || d->lazy_length == 0) {
+      int32_t candidate = insert(d, in, pos);
+      // Greedy levels never hold a match back, so they always search.
+      if (!have_prev || prev_length < d->lazy_length) {
         int chain = have_prev && prev_length >= d->good_length ? d->max_chain >> 2 : d->max_chain;
         int max_length = n - pos < kMaxMatch ? n - pos : kMaxMatch;
         length = longest_match(d, in, pos, candidate, have_prev ? prev_length : 0, max_length,
-                               chain > 0 ? chain : 1, &distance);
+                               chain, &distance);
       }
     }
-    if (d->lazy_length == 0 && length >= kMinMatch) {
-      // Greedy: take the match now.
-      EMIT_MATCH(length, distance);
-      int32_t end = pos + length;
-      for (int32_t p = pos + 1; p < end && n - p >= kMinMatch; p++) insert(d, in, p);
-      pos = end;
+    if (d->lazy_length == 0) {
+      // Greedy: a match is taken at once.
+      if (length >= kMinMatch) {
+        emit_match(d, &count, length, distance);
+        insert_covered(d, in, pos, pos + length, n);
+        pos += length;
+      } else {
+        emit_literal(d, &count, in[pos]);
+        pos++;
+      }
     } else if (have_prev && prev_length >= kMinMatch && length <= prev_length) {
       // The match found one byte back is at least as long: take it.
-      EMIT_MATCH(prev_length, prev_distance);
+      emit_match(d, &count, prev_length, prev_distance);
       int32_t end = pos - 1 + prev_length;
-      for (int32_t p = pos + 1; p < end && n - p >= kMinMatch; p++) insert(d, in, p);
+      insert_covered(d, in, pos, end, n);
       pos = end;
       have_prev = 0;
       prev_length = 0;
-    } else if (d->lazy_length == 0) {
-      EMIT_LITERAL(in[pos]);
-      pos++;
     } else {
-      if (have_prev) EMIT_LITERAL(in[pos - 1]);
+      if (have_prev) emit_literal(d, &count, in[pos - 1]);
       have_prev = 1;
       prev_length = length;
       prev_distance = distance;
@@ -580,9 +587,7 @@ size_t cg_deflate_raw(cg_deflater *d, const uint8_t *in, size_t in_len, uint8_t 
       count = 0;
     }
   }
-  if (have_prev) EMIT_LITERAL(in[pos - 1]);
-#undef EMIT_LITERAL
-#undef EMIT_MATCH
+  if (have_prev) emit_literal(d, &count, in[pos - 1]);
   if (!flush_block(d, &w, in, (size_t)block_start, (size_t)n, count, 1)) return 0;
   align_to_byte(&w);
   return (size_t)(w.out - out);

@@ -28,10 +28,10 @@ const char *cg_isal_error(int code);
 
 /// Bytes of scratch an ISA-L deflate at `level` (1–3) needs.
 size_t cg_isal_level_buffer_size(int level);
-/// One complete gzip member of `in` at ISA-L `level`, written to `out`: header as zlib
-/// writes it (mtime 0, no name, OS 3), raw deflate, CRC-32 and ISIZE. Returns the bytes
-/// written, or 0 when `out_cap` is too small.
-size_t cg_isal_gzip_member(int level, const uint8_t *in, size_t in_len, uint8_t *out,
+/// Raw deflate data of `in` at ISA-L `level`, final block included, written to `out` (the
+/// caller frames it as a gzip member). Returns the bytes written, or 0 when `out_cap` is too
+/// small.
+size_t cg_isal_deflate_raw(int level, const uint8_t *in, size_t in_len, uint8_t *out,
                            size_t out_cap, uint8_t *level_buf, size_t level_buf_size);
 
 /// A libdeflate compressor at one level; one gzip member per call.

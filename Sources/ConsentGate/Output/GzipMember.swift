@@ -68,10 +68,11 @@ public final class GzipMemberWriter {
     switch deflater {
     case .builtin: compressWithBuiltin(input, appendingTo: &output)
     case .isal:
-      // Stored blocks are the worst case: 5 bytes per 64 KiB block over the input.
-      let written = appendMember(bound: input.count + input.count / 1024 + 1024, to: &output) {
-        out in
-        cg_isal_gzip_member(
+      // Stored blocks are the worst case: 5 bytes per 64 KiB block over the input. ISA-L
+      // writes XFL "fastest" at all its levels.
+      let rawBound = input.count + input.count / 1024 + 1024
+      let written = appendMember(of: input, xfl: 4, rawBound: rawBound, to: &output) { out in
+        cg_isal_deflate_raw(
           level, input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
           out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count,
           isalLevelBuffer!.baseAddress!.assumingMemoryBound(to: UInt8.self), isalLevelBuffer!.count)
@@ -108,6 +109,32 @@ public final class GzipMemberWriter {
     return true
   }
 
+  /// Appends one gzip member of `input` whose raw deflate data `body` writes into at most
+  /// `rawBound` bytes (returning their count, or 0 when they did not fit): the header zlib
+  /// writes (mtime 0, no name, OS 3) with `xfl`, then the data, CRC-32 and ISIZE. False, and
+  /// nothing appended, when `body` did not fit.
+  private func appendMember(
+    of input: UnsafeRawBufferPointer, xfl: UInt8, rawBound: Int, to output: inout [UInt8],
+    _ body: (UnsafeMutableRawBufferPointer) -> Int
+  ) -> Bool {
+    appendMember(bound: 10 + rawBound + 8, to: &output) { out in
+      let member = out.baseAddress!
+      let magic: UInt32 = 0x0008_8b1f  // 1f 8b, deflate, no flags
+      member.storeBytes(of: magic.littleEndian, as: UInt32.self)
+      member.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)  // mtime 0
+      member.storeBytes(of: xfl, toByteOffset: 8, as: UInt8.self)
+      member.storeBytes(of: 3, toByteOffset: 9, as: UInt8.self)  // Unix
+      let raw = body(UnsafeMutableRawBufferPointer(rebasing: out[10..<(10 + rawBound)]))
+      guard raw > 0 else { return 0 }
+      member.storeBytes(
+        of: CRC32.update(0, input).littleEndian, toByteOffset: 10 + raw, as: UInt32.self)
+      member.storeBytes(
+        of: UInt32(truncatingIfNeeded: input.count).littleEndian, toByteOffset: 14 + raw,
+        as: UInt32.self)
+      return 10 + raw + 8
+    }
+  }
+
   private func compressWithBuiltin(
     _ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]
   ) {
@@ -121,26 +148,14 @@ public final class GzipMemberWriter {
       }
       return
     }
-    let bound = cg_deflate_bound(input.count) + 18
-    let written = appendMember(bound: bound, to: &output) { out in
-      let header = out.baseAddress!
-      // zlib's header for the same level: XFL says "fastest" at 1 and "best" at 9.
-      let magic: UInt32 = 0x0008_8b1f  // 1f 8b, deflate, no flags
-      header.storeBytes(of: magic.littleEndian, as: UInt32.self)
-      header.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)  // mtime 0
-      header.storeBytes(of: level == 1 ? 4 : level == 9 ? 2 : 0, toByteOffset: 8, as: UInt8.self)
-      header.storeBytes(of: 3, toByteOffset: 9, as: UInt8.self)  // Unix
-      let bytes = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
-      let raw = cg_deflate_raw(
-        builtin, bytes, input.count, (header + 10).assumingMemoryBound(to: UInt8.self),
-        out.count - 18)
-      guard raw > 0 else { return 0 }
-      let crc = CRC32.update(0, input)
-      header.storeBytes(of: crc.littleEndian, toByteOffset: 10 + raw, as: UInt32.self)
-      header.storeBytes(
-        of: UInt32(truncatingIfNeeded: input.count).littleEndian, toByteOffset: 14 + raw,
-        as: UInt32.self)
-      return 10 + raw + 8
+    // zlib's XFL for the same level: "fastest" at 1, "best" at 9.
+    let xfl: UInt8 = level == 1 ? 4 : level == 9 ? 2 : 0
+    let written = appendMember(
+      of: input, xfl: xfl, rawBound: cg_deflate_bound(input.count), to: &output
+    ) { out in
+      cg_deflate_raw(
+        builtin, input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
+        out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count)
     }
     precondition(written, "deflate output exceeded its own bound")
   }

@@ -2,13 +2,13 @@ import CCodecs
 
 /// The gzip codecs this build carries and which one does what.
 ///
-/// The default build inflates with zlib and compresses with the package's own deflate encoder
-/// (`Deflate.c`: zlib's level 6 runs at half its speed for a lower ratio on export JSONL, and
-/// could not keep up with reading even on both cores). With the `ISAL` package trait, ISA-L
-/// inflates every gzip input and compresses output levels 1–3; with `LIBDEFLATE`, libdeflate
-/// compresses the levels ISA-L does not take. Each codec writes one complete gzip member per block, so
-/// output bytes depend on the build and the level, never on threads or timing; every build
-/// writes the same decompressed bytes.
+/// The default build inflates with zlib and compresses with the package's own deflate
+/// encoder (`Deflate.c`: zlib's level 6 runs at half its speed for a lower ratio on export
+/// JSONL, and could not keep up with reading even on both cores). With the `ISAL` package
+/// trait, ISA-L inflates every gzip input and compresses output levels 1–3; with
+/// `LIBDEFLATE`, libdeflate compresses the levels ISA-L does not take. Each codec writes one
+/// complete gzip member per block, so output bytes depend on the build and the level, never
+/// on threads or timing; every build writes the same decompressed bytes.
 public enum Codecs {
   #if ISAL
     public static let hasISAL = true
