@@ -3,10 +3,19 @@ import Testing
 
 @testable import ConsentGate
 
+/// One folder per test process for every test's files, removed when the process exits, so
+/// that test runs do not leave thousands of folders in the system's temporary folder.
+let testRoot: String = {
+  let root = NSTemporaryDirectory() + "consentgate-tests-\(getpid())"
+  try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+  atexit { try? FileManager.default.removeItem(atPath: testRoot) }
+  return root
+}()
+
 /// A fresh temporary folder for one test.
 func temporaryFolder(_ label: String = #function) -> String {
   let clean = label.filter { $0.isLetter || $0.isNumber }
-  let path = NSTemporaryDirectory() + "cg-\(clean)-\(UUID().uuidString.prefix(8))"
+  let path = testRoot + "/cg-\(clean)-\(UUID().uuidString.prefix(8))"
   try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
   return path
 }
