@@ -43,6 +43,73 @@ int cg_start_writeback(int fd, int64_t offset, int64_t length) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+static size_t count_lf_sse2(const uint8_t *p, size_t n, size_t *last) {
+  const __m128i lf = _mm_set1_epi8('\n');
+  size_t count = 0, at = n, k = 0;
+  for (; k + 64 <= n; k += 64) {
+    uint64_t mask = 0;
+    for (int j = 0; j < 4; j++) {
+      const __m128i v = _mm_loadu_si128((const __m128i *)(p + k + 16 * j));
+      mask |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)) << (16 * j);
+    }
+    if (mask != 0) {
+      count += (size_t)__builtin_popcountll(mask);
+      at = k + 63 - (size_t)__builtin_clzll(mask);
+    }
+  }
+  for (; k < n; k++) {
+    if (p[k] == '\n') {
+      count++;
+      at = k;
+    }
+  }
+  *last = at;
+  return count;
+}
+
+// Four times the SSE2 loop's bytes per compare: the framer counts every input byte on the
+// reading thread, the one stage that cannot be split.
+__attribute__((target("avx2,popcnt,lzcnt"))) static size_t count_lf_avx2(const uint8_t *p,
+                                                                          size_t n,
+                                                                          size_t *last) {
+  const __m256i lf = _mm256_set1_epi8('\n');
+  size_t count = 0, at = n, k = 0;
+  for (; k + 128 <= n; k += 128) {
+    const uint64_t lo =
+        (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + k)), lf)) |
+        (uint64_t)(uint32_t)_mm256_movemask_epi8(
+            _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + k + 32)), lf))
+            << 32;
+    const uint64_t hi =
+        (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + k + 64)), lf)) |
+        (uint64_t)(uint32_t)_mm256_movemask_epi8(
+            _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + k + 96)), lf))
+            << 32;
+    count += (size_t)(__builtin_popcountll(lo) + __builtin_popcountll(hi));
+    if (hi != 0) {
+      at = k + 127 - (size_t)__builtin_clzll(hi);
+    } else if (lo != 0) {
+      at = k + 63 - (size_t)__builtin_clzll(lo);
+    }
+  }
+  size_t tailLast;
+  const size_t tail = count_lf_sse2(p + k, n - k, &tailLast);
+  if (tail > 0) at = k + tailLast;
+  *last = at;
+  return count + tail;
+}
+
+size_t cg_count_lf(const uint8_t *p, size_t n, size_t *last) {
+  // 0: not yet known, 1: SSE2, 2: AVX2. A benign race: every thread stores the same value.
+  static int level = 0;
+  int use = __atomic_load_n(&level, __ATOMIC_RELAXED);
+  if (use == 0) {
+    use = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") ? 2 : 1;
+    __atomic_store_n(&level, use, __ATOMIC_RELAXED);
+  }
+  return use == 2 ? count_lf_avx2(p, n, last) : count_lf_sse2(p, n, last);
+}
+
 int cg_crc32_fast_available(void) {
   return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
 }
@@ -113,6 +180,18 @@ __attribute__((target("pclmul,sse4.1"))) uint32_t cg_crc32_fold(uint32_t crc, co
 }
 
 #else
+
+size_t cg_count_lf(const uint8_t *p, size_t n, size_t *last) {
+  size_t count = 0, at = n;
+  for (size_t k = 0; k < n; k++) {
+    if (p[k] == '\n') {
+      count++;
+      at = k;
+    }
+  }
+  *last = at;
+  return count;
+}
 
 int cg_crc32_fast_available(void) { return 0; }
 uint32_t cg_crc32_fold(uint32_t crc, const uint8_t *p, size_t n) {

@@ -103,15 +103,14 @@ public struct SideFileLoader {
   private mutating func load(_ path: String, _ kind: Kind) {
     let name = path
     fileNumber += 1
-    let source: InputSource
     let reader: DecodingReader
     do {
-      source = try InputSource(path: path)
-      reader = try DecodingReader(source: source)
+      reader = try DecodingReader(path: path)
     } catch {
       fail(name, nil, "cannot read: \(describe(error))")
       return
     }
+    let source = reader.source
     var rows = 0
     var users = 0
     do {

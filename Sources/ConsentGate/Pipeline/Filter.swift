@@ -16,6 +16,9 @@ public struct FilterConfiguration: Sendable {
   public var inputsInFlight: Int?
   /// Bytes a block of records holds before it is cut (the unit of parallel work).
   public var blockTarget = 1 << 20
+  /// Bytes of the first input read ahead while the side files load (0: none). About 30 ms of
+  /// ISA-L inflate here; 100k users load in about 40 ms, of which the read-ahead fills ~20.
+  public var readAhead = 32 << 20
 
   public init(policy: Policy, inputs: [String], outputDirectory: String) {
     self.policy = policy
@@ -113,6 +116,18 @@ public struct Filter: Sendable {
     }
     unlink(dir + "/report.json")
 
+    // The first input is read ahead on the idle core while the side files load. Not under
+    // --resume, which may take that input from an earlier run.
+    let prefetch =
+      config.threads > 1 && config.readAhead > 0 && !config.resume && !config.inputs.isEmpty
+        && !(config.consentFiles.isEmpty && config.jurisdictionFiles.isEmpty)
+      ? InputPrefetch(
+        path: config.inputs[0], blockTarget: config.blockTarget,
+        maxRecordBytes: policy.maxRecordBytes, budget: config.readAhead)
+      : nil
+    // Whatever stops the run, the read-ahead thread stops before this returns.
+    defer { _ = prefetch?.take() }
+
     var loader = SideFileLoader(policy: policy)
     do {
       try loader.load(consent: config.consentFiles, jurisdictions: config.jurisdictionFiles)
@@ -166,7 +181,7 @@ public struct Filter: Sendable {
       ? max(1, min(todo.count, config.inputsInFlight ?? min(config.threads, cores))) : 1
     let lane = Lanes(
       inputs: config.inputs, todo: todo, directory: dir, policy: policy,
-      blockTarget: config.blockTarget)
+      blockTarget: config.blockTarget, prefetch: prefetch)
     withoutActuallyEscaping(onMessage) { onMessage in
       withoutActuallyEscaping(onProgress) { onProgress in
         lane.onMessage = onMessage
@@ -255,6 +270,8 @@ final class Lanes: @unchecked Sendable {
   private let directory: String
   private let policy: Policy
   private let blockTarget: Int
+  /// Input 0 read ahead, handed to the lane that runs it.
+  private let prefetch: InputPrefetch?
   private let lock = NSLock()
   private var next = 0
   private(set) var results: [Int: InputResult] = [:]
@@ -262,8 +279,10 @@ final class Lanes: @unchecked Sendable {
   var onProgress: ((FilterProgress) -> Void)?
 
   init(
-    inputs: [String], todo: [Int], directory: String, policy: Policy, blockTarget: Int
+    inputs: [String], todo: [Int], directory: String, policy: Policy, blockTarget: Int,
+    prefetch: InputPrefetch? = nil
   ) {
+    self.prefetch = prefetch
     self.inputs = inputs
     self.todo = todo
     self.directory = directory
@@ -285,7 +304,7 @@ final class Lanes: @unchecked Sendable {
         outputName: Filter.outputName(forInput: input, compression: policy.compression),
         directory: directory, policy: policy, blockTarget: blockTarget)
       let result = run.execute(
-        pool: pool, inline: inline,
+        pool: pool, inline: inline, ahead: k == 0 ? prefetch?.take() : nil,
         onMessage: { [self] text in
           lock.lock()
           onMessage?(text)

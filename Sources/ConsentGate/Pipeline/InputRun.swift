@@ -22,28 +22,35 @@ struct InputRun {
   let policy: Policy
   let blockTarget: Int
 
+  /// Runs the input. `ahead` is what ``InputPrefetch`` read of it while the side files
+  /// loaded: its blocks go first, then reading goes on where it stopped.
   func execute(
-    pool: OrderedWorkPool?, inline: BlockProcessor?, onMessage: (String) -> Void,
-    onProgress: (FilterProgress) -> Void
+    pool: OrderedWorkPool?, inline: BlockProcessor?, ahead: InputPrefetch.ReadAhead? = nil,
+    onMessage: (String) -> Void, onProgress: (FilterProgress) -> Void
   ) -> InputResult {
     var result = InputResult(input: InputReport(path: path))
     let source: InputSource
     let reader: DecodingReader
+    let framer: BlockFramer
     do {
-      source = try InputSource(path: path)
-      if let pool {
-        pool.beginInputHash()
-        source.rawHasher = pool
+      if let ahead {
+        (source, reader, framer) = try ahead.opened.get()
+      } else {
+        source = try InputSource(path: path)
+        if let pool {
+          pool.beginInputHash()
+          source.rawHasher = pool
+        }
+        reader = try DecodingReader(source: source)
+        framer = BlockFramer(
+          reader: reader, blockTarget: blockTarget, maxRecordBytes: policy.maxRecordBytes)
       }
-      reader = try DecodingReader(source: source)
     } catch {
       result.input.status = error.status
       result.input.error = message(for: error, afterLine: 0)
       onMessage(result.input.error!)
       return result
     }
-    let framer = BlockFramer(
-      reader: reader, blockTarget: blockTarget, maxRecordBytes: policy.maxRecordBytes)
     let keptPath = "kept/\(outputName)"
     let quarantinePath = "quarantine/\(outputName)"
     let kept: OutputFile
@@ -64,12 +71,20 @@ struct InputRun {
 
     let sink = BlockSink(kept: kept, quarantine: quarantine)
     if let pool {
+      if ahead != nil { pool.beginInputHash(continuing: reader.startLending(to: pool)) }
       framer.takeBuffer = { pool.takeBuffer() }
       pool.startInput(sink)
     }
-    var inputError: InputError?
+    var inputError = ahead?.error
+    for block in ahead?.blocks ?? [] {
+      if let pool {
+        pool.submit(block, sourceJSON: sourceJSON, waiting: false)
+      } else {
+        sink.consume(inline!.process(block, sourceJSON: sourceJSON))
+      }
+    }
     do {
-      while let block = try framer.next() {
+      while inputError == nil && ahead?.ended != true, let block = try framer.next() {
         if let pool {
           pool.submit(block, sourceJSON: sourceJSON)
         } else {

@@ -123,11 +123,12 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
     if block.capacity > 0 && freeBlockBuffers.count < limit * 2 { freeBlockBuffers.append(block) }
   }
 
-  /// Starts hashing a new input's raw bytes: call before its first byte is read.
-  func beginInputHash() {
+  /// Starts hashing a new input's raw bytes: call before its first byte is handed over.
+  /// `continuing` is the state after the bytes that were hashed before (a read-ahead input).
+  func beginInputHash(continuing state: SHA256 = SHA256()) {
     monitor.lock()
     while !allChunksHashed { monitor.wait(readerWake) }
-    inputHasher = SHA256()
+    inputHasher = state
     monitor.unlock()
   }
 
@@ -260,11 +261,12 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
     monitor.unlock()
   }
 
-  /// Queues a block, waiting while too many are in flight.
-  func submit(_ block: RecordBlock, sourceJSON: [UInt8]) {
+  /// Queues a block, waiting while too many are in flight unless `waiting` is false (blocks
+  /// read ahead, whose memory is spent already).
+  func submit(_ block: RecordBlock, sourceJSON: [UInt8], waiting: Bool = true) {
     monitor.lock()
     defer { monitor.unlock() }
-    while submitted - written >= limit { monitor.wait(readerWake) }
+    while waiting && submitted - written >= limit { monitor.wait(readerWake) }
     queue.append(Job(block: block, sourceJSON: sourceJSON))
     submitted += 1
     monitor.signal(jobsQueued)

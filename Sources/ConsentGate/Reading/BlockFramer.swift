@@ -1,3 +1,4 @@
+import CScanKernels
 import Crypto
 
 #if canImport(Glibc)
@@ -159,7 +160,7 @@ public final class BlockFramer {
   private var sawEOF = false
   private var nextLine = 1
   private var nextSequence = 0
-  private let readSize = 1 << 18
+  private let readSize = 1 << 20
   /// How far a read may go past `blockTarget`: what lies beyond the block's last line end is
   /// copied into the next block, so this stays small (a record or two of typical size).
   private let overshoot = 1 << 14
@@ -201,12 +202,24 @@ public final class BlockFramer {
       }
     }
     while true {
+      // Lines that end before the block target are only counted; the first LF at or past
+      // `blockTarget - 1` closes the block.
+      let countEnd = min(current.count, max(scanPos, blockTarget - 1))
+      if countEnd > scanPos {
+        var last = 0
+        let lines = cg_count_lf(
+          current.base!.assumingMemoryBound(to: UInt8.self) + scanPos, countEnd - scanPos, &last)
+        if lines > 0 {
+          linesSeen += lines
+          lineStart = scanPos + last + 1
+        }
+        scanPos = countEnd
+      }
       if scanPos < current.count, let lf = findLF(current, from: scanPos) {
         linesSeen += 1
         lineStart = lf + 1
         scanPos = lf + 1
-        if lineStart >= blockTarget { return emit(upTo: lineStart, finalLine: false) }
-        continue
+        return emit(upTo: lineStart, finalLine: false)
       }
       scanPos = current.count
       if current.count - lineStart > maxRecordBytes + 1 {

@@ -1,6 +1,7 @@
 import CCodecs
 import CScanKernels
 import CZlib
+import Crypto
 
 /// The decoded bytes of an input: gzip streams are inflated, anything else passes through.
 ///
@@ -26,9 +27,10 @@ public final class DecodingReader {
   /// Raw input buffers. When the source lends its chunks to a ``RawInputHasher`` (a
   /// pipeline's writer), the reader rotates through several and reuses one only once its
   /// bytes are hashed, so the raw input is never copied.
-  private let inputBuffers: [UnsafeMutableRawBufferPointer]
+  private var inputBuffers: [UnsafeMutableRawBufferPointer]
   private var lentTickets: [Int?]
-  private let lender: (any RawInputHasher)?
+  private var lender: (any RawInputHasher)?
+  private let chunkSize: Int
   private var current = 0
   private var input: UnsafeMutableRawBufferPointer
   private var inputStart = 0
@@ -48,6 +50,7 @@ public final class DecodingReader {
   /// Opens the decoder over `source`, sniffing the first bytes.
   public init(source: InputSource, chunkSize: Int = 1 << 18) throws(InputError) {
     self.source = source
+    self.chunkSize = chunkSize
     // Kept apart from `source.rawHasher`, which a caller may clear mid-input (an output that
     // cannot be opened): buffers lent before then must still be waited for.
     lender = source.rawHasher
@@ -70,6 +73,23 @@ public final class DecodingReader {
         throw .unreadable(name: source.displayName, detail: "the inflater could not start")
       }
     }
+  }
+
+  /// Opens `path` (`-` is stdin) and the decoder over it.
+  public convenience init(path: String) throws(InputError) {
+    try self.init(source: try InputSource(path: path))
+  }
+
+  /// Hands the source's hashing to `hasher` and lends it raw chunks from the next read on,
+  /// rotating through several buffers as a reader made with a lender does.
+  func startLending(to hasher: any RawInputHasher) -> SHA256 {
+    precondition(lender == nil)
+    lender = hasher
+    while inputBuffers.count < 4 {
+      inputBuffers.append(.allocate(byteCount: chunkSize, alignment: 64))
+      lentTickets.append(nil)
+    }
+    return source.handOverHashing(to: hasher)
   }
 
   deinit {

@@ -145,6 +145,15 @@ public final class InputSource {
     while let n = try? read(into: scratch), n > 0 {}
   }
 
+  /// Hands hashing over to `rawHasher` from the next read on, and returns the digest state of
+  /// the bytes read so far for it to continue from: for an input opened and read ahead
+  /// before its pipeline existed.
+  func handOverHashing(to rawHasher: any RawInputHasher) -> SHA256 {
+    precondition(self.rawHasher == nil)
+    self.rawHasher = rawHasher
+    return hasher
+  }
+
   /// Lowercase hex SHA-256 of the bytes read so far (without a ``rawHasher``).
   public func sha256Hex() -> String {
     hexString(hasher.finalize())
