@@ -92,9 +92,13 @@ __attribute__((always_inline)) static inline ptrdiff_t cg_scan_string(const uint
     }
     if (c < 0x20) return -1;
     if (c >= 0x80) {
-      const size_t length = cg_utf8_sequence(p, i, n);
-      if (length == 0) return -1;
-      i += length;
+      // Non-Latin text comes in runs of multi-byte characters: validate the whole run
+      // before going back to the 16-byte skip, which would stop at each one.
+      do {
+        const size_t length = cg_utf8_sequence(p, i, n);
+        if (length == 0) return -1;
+        i += length;
+      } while (i < n && p[i] >= 0x80);
       continue;
     }
     i += 1;
