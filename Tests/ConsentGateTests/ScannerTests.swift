@@ -305,3 +305,24 @@ extension UInt8 {
       #"{"user_id":"u\#(rng.next() % 1000)","n":\#(n),"f":\#(Double(n) / 8),"text":"\#(t)","tags":["a","b"],"geo":{"country":"DE","ok":true,"none":null}}"#
   }
 }
+
+/// `skipDigits` (eight bytes at a time) against a byte-by-byte loop, with every byte value
+/// after runs of digits that end on and across word boundaries and the buffer end.
+@Suite struct DigitRunTests {
+  @Test func stopsAtTheFirstNonDigitLikeAByteLoop() {
+    for length in 0...20 {
+      for stop in 0...255 {
+        var bytes = [UInt8](repeating: UInt8(ascii: "7"), count: length) + [UInt8(stop)]
+        bytes += [UInt8](repeating: UInt8(ascii: "1"), count: 9)
+        for n in [length, length + 1, bytes.count] {
+          var expected = 0
+          while expected < n && bytes[expected] >= 0x30 && bytes[expected] <= 0x39 {
+            expected += 1
+          }
+          let got = bytes.withUnsafeBufferPointer { skipDigits($0.baseAddress!, 0, n) }
+          #expect(got == expected, "length \(length), stop \(stop), n \(n)")
+        }
+      }
+    }
+  }
+}

@@ -377,7 +377,7 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)
   if b[i] == UInt8(ascii: "0") {
     i += 1
   } else if b[i] >= UInt8(ascii: "1") && b[i] <= UInt8(ascii: "9") {
-    while i < n && isDigit(b[i]) { i += 1 }
+    i = skipDigits(b, i + 1, n)
   } else {
     return nil
   }
@@ -385,17 +385,35 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> (Int, Bool)
   if i < n && b[i] == UInt8(ascii: ".") {
     i += 1
     guard i < n && isDigit(b[i]) else { return nil }
-    while i < n && isDigit(b[i]) { i += 1 }
+    i = skipDigits(b, i + 1, n)
     integer = false
   }
   if i < n && (b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E")) {
     i += 1
     if i < n && (b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-")) { i += 1 }
     guard i < n && isDigit(b[i]) else { return nil }
-    while i < n && isDigit(b[i]) { i += 1 }
+    i = skipDigits(b, i + 1, n)
     integer = false
   }
   return (i, integer)
+}
+
+/// The index of the first non-digit at or after `from` (or `n`). Eight bytes at a time where
+/// eight remain: a loop per digit ends at a place the CPU cannot predict, once per number.
+@inline(__always)
+func skipDigits(_ b: UnsafePointer<UInt8>, _ from: Int, _ n: Int) -> Int {
+  var i = from
+  while i + 8 <= n {
+    // Per byte: x ^ 0x30 maps '0'...'9' to 0...9; adding 0x76 to its low seven bits sets
+    // the high bit from 10 up, and the high bit of x ^ 0x30 itself flags bytes from 0x80.
+    // The low seven bits plus 0x76 stay below 0x100, so no carry crosses into the next byte.
+    let x = UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self) ^ 0x3030_3030_3030_3030
+    let other = ((x & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7676_7676_7676_7676 | x) & 0x8080_8080_8080_8080
+    if other != 0 { return i + other.littleEndian.trailingZeroBitCount >> 3 }
+    i += 8
+  }
+  while i < n && isDigit(b[i]) { i += 1 }
+  return i
 }
 
 @inline(__always)
