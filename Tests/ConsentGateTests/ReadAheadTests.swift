@@ -118,6 +118,25 @@ import Testing
   }
 }
 
+/// The read-ahead must not delay a bad ledger's exit: a first input on stdin or a FIFO that
+/// nobody writes is not read ahead, since the read would block.
+@Suite(.timeLimit(.minutes(2))) struct ReadAheadBlockingTests {
+  @Test func aBadLedgerEndsTheRunAtOnceWhenTheFirstInputWouldBlock() throws {
+    let dir = temporaryFolder()
+    writeFile(dir + "/bad.csv", "user_id,purpose,status,recorded_at\n1,ai_training,maybe,x\n")
+    #expect(mkfifo(dir + "/fifo", 0o600) == 0)
+    // The shell holds the FIFO open for reading and writing and never writes: a read from
+    // it, as stdin or by its path, blocks for good. `timeout` ends a hung run with SIGKILL:
+    // the test process blocks SIGTERM, and its children inherit the mask.
+    for input in ["-", dir + "/fifo"] {
+      let r = shell(
+        "exec 3<>'\(dir)/fifo'; exec timeout -s KILL 20 '\(consentgateBinary)' filter --quiet --threads 2 "
+          + "--out '\(dir)/o' --consent '\(dir)/bad.csv' '\(input)' <&3")
+      #expect(r.status == 2, "\(input): \(r.stderr)")
+    }
+  }
+}
+
 @Suite struct LineCountTests {
   /// `cg_count_lf` against a byte-by-byte count, over lengths and LF placements that cover
   /// its 128-byte AVX2 loop, its 64-byte SSE2 loop and the scalar tail.

@@ -82,6 +82,14 @@ public struct Filter: Sendable {
     self.configuration = configuration
   }
 
+  /// True when `path` names a regular file (not stdin, a FIFO or a device); `stat` does not
+  /// block where `open` on a FIFO would.
+  static func isRegularFile(_ path: String) -> Bool {
+    guard path != "-" else { return false }
+    var info = stat()
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+  }
+
   /// The output file name of an input: its file name without a trailing `.gz`, plus the
   /// output compression's suffix; stdin is `stdin.jsonl`.
   public static func outputName(forInput path: String, compression: OutputCompression) -> String {
@@ -117,10 +125,12 @@ public struct Filter: Sendable {
     unlink(dir + "/report.json")
 
     // The first input is read ahead on the idle core while the side files load. Not under
-    // --resume, which may take that input from an earlier run.
+    // --resume, which may take that input from an earlier run; only from a regular file,
+    // since a read from stdin or a FIFO can block, and a bad ledger must end the run at once.
     let prefetch =
       config.threads > 1 && config.readAhead > 0 && !config.resume && !config.inputs.isEmpty
         && !(config.consentFiles.isEmpty && config.jurisdictionFiles.isEmpty)
+        && Filter.isRegularFile(config.inputs[0])
       ? InputPrefetch(
         path: config.inputs[0], blockTarget: config.blockTarget,
         maxRecordBytes: policy.maxRecordBytes, budget: config.readAhead)
