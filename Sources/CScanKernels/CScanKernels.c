@@ -67,24 +67,24 @@ static size_t count_lf_sse2(const uint8_t *p, size_t n, size_t *last) {
   return count;
 }
 
-// Four times the SSE2 loop's bytes per compare: the framer counts every input byte on the
-// reading thread, the one stage that cannot be split.
+// The LF bits of 64 bytes, two 32-byte compares.
+__attribute__((target("avx2"))) static inline uint64_t lf_mask_avx2(const uint8_t *p) {
+  const __m256i lf = _mm256_set1_epi8('\n');
+  const uint32_t lo =
+      (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)p), lf));
+  const uint32_t hi = (uint32_t)_mm256_movemask_epi8(
+      _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 32)), lf));
+  return (uint64_t)hi << 32 | lo;
+}
+
+// Twice the SSE2 loop's bytes per step, in half the compares: the framer counts every input
+// byte on the reading thread, the one stage that cannot be split.
 __attribute__((target("avx2,popcnt,lzcnt"))) static size_t count_lf_avx2(const uint8_t *p,
                                                                           size_t n,
                                                                           size_t *last) {
-  const __m256i lf = _mm256_set1_epi8('\n');
   size_t count = 0, at = n, k = 0;
   for (; k + 128 <= n; k += 128) {
-    const uint64_t lo =
-        (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + k)), lf)) |
-        (uint64_t)(uint32_t)_mm256_movemask_epi8(
-            _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + k + 32)), lf))
-            << 32;
-    const uint64_t hi =
-        (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + k + 64)), lf)) |
-        (uint64_t)(uint32_t)_mm256_movemask_epi8(
-            _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + k + 96)), lf))
-            << 32;
+    const uint64_t lo = lf_mask_avx2(p + k), hi = lf_mask_avx2(p + k + 64);
     count += (size_t)(__builtin_popcountll(lo) + __builtin_popcountll(hi));
     if (hi != 0) {
       at = k + 127 - (size_t)__builtin_clzll(hi);

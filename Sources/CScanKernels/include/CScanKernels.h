@@ -107,8 +107,8 @@ __attribute__((always_inline)) static inline ptrdiff_t cg_scan_string(const uint
 }
 
 /// The number of LF bytes in `p[0..<n]`; `*last` is set to the index of the last one, or to
-/// `n` when there is none. The block framer counts lines with it, 64 bytes at a time, instead
-/// of calling `memchr` once per line.
+/// `n` when there is none. The block framer counts lines with it, 128 bytes per step with
+/// AVX2 (64 with SSE2), instead of calling `memchr` once per line.
 size_t cg_count_lf(const uint8_t *p, size_t n, size_t *last);
 
 /// Asks the cache for the line holding `p` ahead of a read: the consent index issues it for

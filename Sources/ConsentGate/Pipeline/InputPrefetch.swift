@@ -2,7 +2,7 @@ import Foundation
 
 /// Reads the first input ahead, on a thread of its own, while the side files load.
 ///
-/// Loading a ledger takes one core (about 50 ms for 100k users) and nothing else could run
+/// Loading a ledger takes one core (about 40 ms for 100k users) and nothing else could run
 /// meanwhile: records cannot be decided before the index exists, and no output may be
 /// written before the side files are known to be good (SPEC §5: a bad ledger stops the
 /// run before any output). Reading and inflating need neither, so this does them on the idle
@@ -10,15 +10,13 @@ import Foundation
 /// read-ahead. The input's bytes are hashed here until ``InputRun`` hands hashing on to its
 /// pipeline.
 final class InputPrefetch: @unchecked Sendable {
-  /// What was read ahead: the open input, its first blocks and how reading stopped.
+  /// What was read ahead: the input's framer (which goes on where the read-ahead stopped;
+  /// past the end it returns nil again), its first blocks, and the error that stopped
+  /// reading after them, if any.
   struct ReadAhead {
-    var opened:
-      Result<(source: InputSource, reader: DecodingReader, framer: BlockFramer), InputError>
+    var opened: Result<BlockFramer, InputError>
     var blocks: [RecordBlock]
-    /// The error that stopped reading after `blocks`, if any.
     var error: InputError?
-    /// True when `blocks` end the input.
-    var ended: Bool
   }
 
   let path: String
@@ -46,16 +44,14 @@ final class InputPrefetch: @unchecked Sendable {
   }
 
   private func readAhead(blockTarget: Int, maxRecordBytes: Int, budget: Int) -> ReadAhead {
-    let reader: DecodingReader
+    let framer: BlockFramer
     do {
-      reader = try DecodingReader(path: path)
+      framer = try BlockFramer(
+        path: path, blockTarget: blockTarget, maxRecordBytes: maxRecordBytes)
     } catch {
-      return ReadAhead(opened: .failure(error), blocks: [], error: nil, ended: false)
+      return ReadAhead(opened: .failure(error), blocks: [], error: nil)
     }
-    let framer = BlockFramer(
-      reader: reader, blockTarget: blockTarget, maxRecordBytes: maxRecordBytes)
-    var ahead = ReadAhead(
-      opened: .success((reader.source, reader, framer)), blocks: [], error: nil, ended: false)
+    var ahead = ReadAhead(opened: .success(framer), blocks: [], error: nil)
     var bytes = 0
     while bytes < budget {
       condition.lock()
@@ -63,10 +59,7 @@ final class InputPrefetch: @unchecked Sendable {
       condition.unlock()
       if stop { break }
       do {
-        guard let block = try framer.next() else {
-          ahead.ended = true
-          break
-        }
+        guard let block = try framer.next() else { break }
         bytes += block.buffer.capacity
         ahead.blocks.append(block)
       } catch {

@@ -29,21 +29,13 @@ struct InputRun {
     onMessage: (String) -> Void, onProgress: (FilterProgress) -> Void
   ) -> InputResult {
     var result = InputResult(input: InputReport(path: path))
-    let source: InputSource
-    let reader: DecodingReader
     let framer: BlockFramer
-    do {
+    do throws(InputError) {
       if let ahead {
-        (source, reader, framer) = try ahead.opened.get()
+        framer = try ahead.opened.get()
       } else {
-        source = try InputSource(path: path)
-        if let pool {
-          pool.beginInputHash()
-          source.rawHasher = pool
-        }
-        reader = try DecodingReader(source: source)
-        framer = BlockFramer(
-          reader: reader, blockTarget: blockTarget, maxRecordBytes: policy.maxRecordBytes)
+        framer = try BlockFramer(
+          path: path, blockTarget: blockTarget, maxRecordBytes: policy.maxRecordBytes)
       }
     } catch {
       result.input.status = error.status
@@ -51,6 +43,8 @@ struct InputRun {
       onMessage(result.input.error!)
       return result
     }
+    let reader = framer.reader
+    let source = reader.source
     let keptPath = "kept/\(outputName)"
     let quarantinePath = "quarantine/\(outputName)"
     let kept: OutputFile
@@ -62,7 +56,6 @@ struct InputRun {
       result.outputFailed = true
       result.input.error = "cannot write \(error.description)"
       onMessage(result.input.error!)
-      source.rawHasher = nil
       result.input.sha256 = try? fileSHA256(path)
       return result
     }
@@ -71,25 +64,26 @@ struct InputRun {
 
     let sink = BlockSink(kept: kept, quarantine: quarantine)
     if let pool {
-      if ahead != nil { pool.beginInputHash(continuing: reader.startLending(to: pool)) }
+      // The bytes read so far (the format sniff, or the read-ahead) were hashed as they were
+      // read; the pool's writer takes over from there.
+      pool.beginInputHash(continuing: reader.startLending(to: pool))
       framer.takeBuffer = { pool.takeBuffer() }
       pool.startInput(sink)
     }
-    var inputError = ahead?.error
-    for block in ahead?.blocks ?? [] {
+    // Blocks read ahead are in memory already: queued without waiting for room, so that the
+    // reading thread goes on inflating meanwhile.
+    func process(_ block: RecordBlock, readAhead: Bool) {
       if let pool {
-        pool.submit(block, sourceJSON: sourceJSON, waiting: false)
+        pool.submit(block, sourceJSON: sourceJSON, waiting: !readAhead)
       } else {
         sink.consume(inline!.process(block, sourceJSON: sourceJSON))
       }
     }
+    for block in ahead?.blocks ?? [] { process(block, readAhead: true) }
+    var inputError = ahead?.error
     do {
-      while inputError == nil && ahead?.ended != true, let block = try framer.next() {
-        if let pool {
-          pool.submit(block, sourceJSON: sourceJSON)
-        } else {
-          sink.consume(inline!.process(block, sourceJSON: sourceJSON))
-        }
+      while inputError == nil, let block = try framer.next() {
+        process(block, readAhead: false)
         onProgress(
           FilterProgress(
             input: source.displayName, bytesRead: source.bytesRead, bytesTotal: source.knownSize,

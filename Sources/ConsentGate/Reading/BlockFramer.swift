@@ -173,6 +173,15 @@ public final class BlockFramer {
     self.maxRecordBytes = maxRecordBytes
   }
 
+  /// Opens `path` (`-` is stdin) and frames it.
+  public convenience init(path: String, blockTarget: Int, maxRecordBytes: Int)
+    throws(InputError)
+  {
+    self.init(
+      reader: try DecodingReader(path: path), blockTarget: blockTarget,
+      maxRecordBytes: maxRecordBytes)
+  }
+
   /// Physical lines framed so far.
   public var linesFramed: Int { nextLine - 1 }
 

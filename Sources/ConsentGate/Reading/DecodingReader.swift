@@ -51,8 +51,8 @@ public final class DecodingReader {
   public init(source: InputSource, chunkSize: Int = 1 << 18) throws(InputError) {
     self.source = source
     self.chunkSize = chunkSize
-    // Kept apart from `source.rawHasher`, which a caller may clear mid-input (an output that
-    // cannot be opened): buffers lent before then must still be waited for.
+    // Kept apart from `source.rawHasher`, which a caller may clear mid-input: buffers lent
+    // before then must still be waited for.
     lender = source.rawHasher
     // Four buffers: the writer hashes lent chunks before anything else, so it trails the
     // reader by a chunk or two at most.
