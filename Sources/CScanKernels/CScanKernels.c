@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
+#include <errno.h>
+
 #include "CScanKernels.h"
 
 void *cg_remap(void *old_address, size_t old_size, size_t new_size) {
@@ -36,6 +38,29 @@ int cg_start_writeback(int fd, int64_t offset, int64_t length) {
   (void)fd;
   (void)offset;
   (void)length;
+  return 0;
+#endif
+}
+
+int cg_open_direct(const char *path, int flags, int mode) {
+#if defined(__linux__)
+  return open(path, flags | O_DIRECT, mode);
+#else
+  (void)path;
+  (void)flags;
+  (void)mode;
+  errno = EINVAL;
+  return -1;
+#endif
+}
+
+int cg_clear_direct(int fd) {
+#if defined(__linux__)
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -1;
+  return fcntl(fd, F_SETFL, flags & ~O_DIRECT);
+#else
+  (void)fd;
   return 0;
 #endif
 }

@@ -37,6 +37,9 @@ struct FilterCommand: ParsableCommand {
     help: "Inputs read at once, each with its own reading thread (default: one per core).")
   var inputsInFlight: Int?
 
+  @Flag(help: "Write outputs through the page cache, not around it with O_DIRECT.")
+  var noDirectIO = false
+
   @Flag(help: "No progress or summary on stderr.")
   var quiet = false
 
@@ -82,6 +85,7 @@ struct FilterCommand: ParsableCommand {
     if let t = settings.threads { config.threads = Int(t) }
     config.resume = settings.resume ?? false
     config.inputsInFlight = inputsInFlight
+    config.directOutput = !noDirectIO
 
     let progress = ProgressLine(enabled: !isQuiet && isatty(2) != 0)
     let report: FilterReport

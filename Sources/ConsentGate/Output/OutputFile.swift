@@ -29,6 +29,8 @@ public final class OutputFile {
   /// How much is written between two writeback requests.
   private static let writebackStep: UInt64 = 8 << 20
   private var iovecs: [iovec] = []
+  /// Set when the file was opened for direct I/O: every write goes through it.
+  private let direct: DirectWriter?
   /// Written after a run that ends without its LF. Never mutated after it is made.
   nonisolated(unsafe) private static let lineFeed: UnsafeRawBufferPointer = {
     let p = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
@@ -38,19 +40,36 @@ public final class OutputFile {
   /// Records written (lines, before compression).
   public var records = 0
 
-  /// Creates the temporary file beside `finalPath`.
-  public init(finalPath: String) throws(OutputError) {
+  /// Creates the temporary file beside `finalPath`. With `direct`, writes go around the page
+  /// cache (``DirectWriter``) where the file system allows it, and through it elsewhere.
+  public convenience init(finalPath: String, direct: Bool = false) throws(OutputError) {
+    try self.init(finalPath: finalPath, direct: direct, bufferSize: DirectWriter.defaultBufferSize)
+  }
+
+  init(finalPath: String, direct: Bool, bufferSize: Int) throws(OutputError) {
     self.finalPath = finalPath
     let slash = finalPath.lastIndex(of: "/")
     let folder = slash.map { String(finalPath[..<$0]) } ?? "."
     let name = slash.map { String(finalPath[finalPath.index(after: $0)...]) } ?? finalPath
     temporaryPath = "\(folder)/.\(name).tmp-\(getpid())"
-    fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    if fd < 0 { throw OutputError(path: temporaryPath, detail: InputSource.errnoText()) }
-    iovecs.reserveCapacity(1024)
+    let flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
+    fd = direct ? cg_open_direct(temporaryPath, flags, 0o644) : -1
+    if fd >= 0 {
+      self.direct = DirectWriter(fd: fd, path: finalPath, bufferSize: bufferSize)
+    } else {
+      self.direct = nil
+      // Without direct I/O here (EINVAL), or not asked for: through the page cache.
+      fd = open(temporaryPath, flags, 0o644)
+      if fd < 0 { throw OutputError(path: temporaryPath, detail: InputSource.errnoText()) }
+      iovecs.reserveCapacity(1024)
+    }
   }
 
+  /// Whether writes go around the page cache; false once the file system refused one.
+  public var isDirect: Bool { direct?.isDirect ?? false }
+
   deinit {
+    direct?.stop()
     if fd >= 0 {
       close(fd)
       unlink(temporaryPath)
@@ -59,6 +78,11 @@ public final class OutputFile {
 
   public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
     guard !bytes.isEmpty else { return }
+    if let direct {
+      try direct.append(bytes)
+      bytesWritten += UInt64(bytes.count)
+      return
+    }
     iovecs.removeAll(keepingCapacity: true)
     try writeAll(queue(bytes))
   }
@@ -87,6 +111,21 @@ public final class OutputFile {
   /// kept lines straight from their block, up to 1023 vectors per `writev` (IOV_MAX is 1024).
   public func write(runs: [ByteRun], of bytes: UnsafeRawBufferPointer) throws(OutputError) {
     guard let base = bytes.baseAddress else { return }
+    if let direct {
+      // Copied only: the writer hashes each buffer whole.
+      var total = 0
+      for run in runs {
+        try direct.append(
+          UnsafeRawBufferPointer(start: base + run.start, count: run.end - run.start))
+        total += run.end - run.start
+        if run.addLF {
+          try direct.append(OutputFile.lineFeed)
+          total += 1
+        }
+      }
+      bytesWritten += UInt64(total)
+      return
+    }
     var i = 0
     while i < runs.count {
       iovecs.removeAll(keepingCapacity: true)
@@ -145,6 +184,10 @@ public final class OutputFile {
 
   /// Flushes to disk and renames to the final name; returns the SHA-256 of the bytes.
   public func commit() throws(OutputError) -> String {
+    if let direct {
+      try direct.finish()
+      hasher = direct.hasher
+    }
     if fsync(fd) != 0 && errno != EINVAL {
       throw OutputError(path: finalPath, detail: InputSource.errnoText())
     }
@@ -164,6 +207,7 @@ public final class OutputFile {
 
   /// Removes the temporary file; nothing reaches the final name.
   public func discard() {
+    direct?.stop()
     if fd >= 0 {
       close(fd)
       fd = -1

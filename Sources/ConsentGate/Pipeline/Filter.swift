@@ -19,6 +19,9 @@ public struct FilterConfiguration: Sendable {
   /// Bytes of the first input read ahead while the side files load (0: none). About 30 ms of
   /// ISA-L inflate here; 100k users load in about 40 ms, of which the read-ahead fills ~20.
   public var readAhead = 32 << 20
+  /// Write `kept/` and `quarantine/` around the page cache (`O_DIRECT`) where the file system
+  /// allows it: buffered writes cost a quarter of a core here (see ``DirectWriter``).
+  public var directOutput = true
 
   public init(policy: Policy, inputs: [String], outputDirectory: String) {
     self.policy = policy
@@ -191,7 +194,7 @@ public struct Filter: Sendable {
       ? max(1, min(todo.count, config.inputsInFlight ?? min(config.threads, cores))) : 1
     let lane = Lanes(
       inputs: config.inputs, todo: todo, directory: dir, policy: policy,
-      blockTarget: config.blockTarget, prefetch: prefetch)
+      blockTarget: config.blockTarget, directOutput: config.directOutput, prefetch: prefetch)
     withoutActuallyEscaping(onMessage) { onMessage in
       withoutActuallyEscaping(onProgress) { onProgress in
         lane.onMessage = onMessage
@@ -280,6 +283,7 @@ final class Lanes: @unchecked Sendable {
   private let directory: String
   private let policy: Policy
   private let blockTarget: Int
+  private let directOutput: Bool
   /// Input 0 read ahead, handed to the lane that runs it.
   private let prefetch: InputPrefetch?
   private let lock = NSLock()
@@ -290,8 +294,9 @@ final class Lanes: @unchecked Sendable {
 
   init(
     inputs: [String], todo: [Int], directory: String, policy: Policy, blockTarget: Int,
-    prefetch: InputPrefetch? = nil
+    directOutput: Bool, prefetch: InputPrefetch? = nil
   ) {
+    self.directOutput = directOutput
     self.prefetch = prefetch
     self.inputs = inputs
     self.todo = todo
@@ -312,7 +317,8 @@ final class Lanes: @unchecked Sendable {
       let run = InputRun(
         path: input,
         outputName: Filter.outputName(forInput: input, compression: policy.compression),
-        directory: directory, policy: policy, blockTarget: blockTarget)
+        directory: directory, policy: policy, blockTarget: blockTarget,
+        directOutput: directOutput)
       let result = run.execute(
         pool: pool, inline: inline, ahead: k == 0 ? prefetch?.take() : nil,
         onMessage: { [self] text in

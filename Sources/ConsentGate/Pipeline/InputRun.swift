@@ -21,6 +21,7 @@ struct InputRun {
   let directory: String
   let policy: Policy
   let blockTarget: Int
+  let directOutput: Bool
 
   /// Runs the input. `ahead` is what ``InputPrefetch`` read of it while the side files
   /// loaded: its blocks go first, then reading goes on where it stopped.
@@ -50,8 +51,9 @@ struct InputRun {
     let kept: OutputFile
     let quarantine: OutputFile
     do {
-      kept = try OutputFile(finalPath: "\(directory)/\(keptPath)")
-      quarantine = try OutputFile(finalPath: "\(directory)/\(quarantinePath)")
+      kept = try OutputFile(finalPath: "\(directory)/\(keptPath)", direct: directOutput)
+      quarantine = try OutputFile(
+        finalPath: "\(directory)/\(quarantinePath)", direct: directOutput)
     } catch {
       result.outputFailed = true
       result.input.error = "cannot write \(error.description)"

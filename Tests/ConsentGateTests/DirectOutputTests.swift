@@ -1,0 +1,155 @@
+import CScanKernels
+import Crypto
+import Foundation
+import Testing
+
+@testable import ConsentGate
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Whether the file system of `folder` takes `O_DIRECT` opens (ext4 and tmpfs on recent
+/// kernels do): where it does, an ``OutputFile`` asked for direct writes must make them.
+private func folderTakesDirectIO(_ folder: String) -> Bool {
+  let probe = folder + "/.direct-probe"
+  let fd = cg_open_direct(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+  guard fd >= 0 else { return false }
+  close(fd)
+  unlink(probe)
+  return true
+}
+
+/// Bytes that differ at every offset, so a piece written twice or at the wrong place shows.
+private func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
+  var rng = SplitMix64(seed: seed)
+  return (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+}
+
+@Suite struct DirectOutputTests {
+  static let buffer = DirectWriter.defaultBufferSize
+
+  /// Lengths around the alignment and the buffer size: the tail that a direct write cannot
+  /// take, a buffer filled exactly, and several buffers in flight.
+  static let lengths = [
+    0, 1, 4095, 4096, 4097, 100_000, buffer - 1, buffer, buffer + 1, 2 * buffer + 4097,
+    3 * buffer + 12_345,
+  ]
+
+  @Test(arguments: lengths)
+  func directFileHoldsExactlyTheBytes(_ length: Int) throws {
+    let dir = temporaryFolder()
+    let data = pattern(length, seed: UInt64(length))
+    let file = try OutputFile(finalPath: dir + "/out", direct: true)
+    #expect(file.isDirect == folderTakesDirectIO(dir))
+    // Pieces of uneven sizes, as blocks of records come.
+    var rng = SplitMix64(seed: 7)
+    var at = 0
+    try data.withUnsafeBytes { raw in
+      while at < length {
+        let n = min(length - at, Int(rng.next() % 700_000) + 1)
+        try file.write(UnsafeRawBufferPointer(rebasing: raw[at..<(at + n)]))
+        at += n
+      }
+    }
+    let digest = try file.commit()
+    #expect(readBytes(dir + "/out") == data)
+    #expect(digest == hexString(SHA256.hash(data: data)))
+    #expect(file.bytesWritten == UInt64(length))
+    // No sparse tail is left from setting the size ahead.
+    #expect(
+      (try FileManager.default.attributesOfItem(atPath: dir + "/out")[.size] as? Int) == length)
+    let left = try FileManager.default.contentsOfDirectory(atPath: dir)
+    #expect(left == ["out"])
+  }
+
+  /// Runs of lines with and without their LF, as the block processor hands them over: the
+  /// direct and the buffered file get the same bytes and hash.
+  @Test func runsWrittenAlikeDirectAndBuffered() throws {
+    let dir = temporaryFolder()
+    let block = pattern(3 * DirectOutputTests.buffer, seed: 3)
+    var runs: [ByteRun] = []
+    var rng = SplitMix64(seed: 11)
+    var start = 0
+    while start < block.count {
+      let end = min(block.count, start + Int(rng.next() % 50_000) + 1)
+      runs.append(ByteRun(start: start, end: end, addLF: rng.next() % 3 == 0))
+      start = end + Int(rng.next() % 2_000)
+    }
+    var digests: [String] = []
+    for direct in [true, false] {
+      let file = try OutputFile(finalPath: dir + "/out-\(direct)", direct: direct)
+      try block.withUnsafeBytes { try file.write(runs: runs, of: $0) }
+      digests.append(try file.commit())
+    }
+    #expect(digests[0] == digests[1])
+    #expect(readBytes(dir + "/out-true") == readBytes(dir + "/out-false"))
+    var expected: [UInt8] = []
+    for run in runs {
+      expected += block[run.start..<run.end]
+      if run.addLF { expected.append(0x0A) }
+    }
+    #expect(readBytes(dir + "/out-true") == expected)
+  }
+
+  /// A direct write the kernel refuses (here a length that is not a multiple of the block
+  /// size) is made again through the page cache, and so is the rest of the file.
+  @Test func refusedDirectWriteFallsBackToThePageCache() throws {
+    let dir = temporaryFolder()
+    try #require(folderTakesDirectIO(dir), "needs a file system with O_DIRECT")
+    let data = pattern(10_000, seed: 5)
+    let file = try OutputFile(finalPath: dir + "/out", direct: true, bufferSize: 1_000)
+    #expect(file.isDirect)
+    try data.withUnsafeBytes { try file.write($0) }
+    #expect(!file.isDirect)
+    let digest = try file.commit()
+    #expect(readBytes(dir + "/out") == data)
+    #expect(digest == hexString(SHA256.hash(data: data)))
+  }
+
+  /// Giving a file up with writes still in flight waits for them before the buffers go (the
+  /// address sanitizer run would see the kernel write into freed memory otherwise) and
+  /// leaves nothing behind.
+  @Test func discardWithWritesInFlight() throws {
+    let dir = temporaryFolder()
+    let data = pattern(2 * DirectOutputTests.buffer + 10, seed: 9)
+    for _ in 0..<3 {
+      let file = try OutputFile(finalPath: dir + "/out", direct: true)
+      try data.withUnsafeBytes { try file.write($0) }
+      file.discard()
+    }
+    do {
+      let file = try OutputFile(finalPath: dir + "/out", direct: true)
+      try data.withUnsafeBytes { try file.write($0) }
+      // Dropped without discard: deinit removes it.
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+  }
+
+  /// The command line's `--no-direct-io` changes how outputs are written, never what: the
+  /// same files and report hashes, compressed or not.
+  @Test(arguments: ["none", "gzip"])
+  func filterOutputsAlikeWithAndWithoutDirectIO(_ compression: String) throws {
+    let dir = temporaryFolder()
+    let w = try generatedExport(dir, records: 30_000, users: 3_000)
+    let common = [
+      "filter", "--quiet", "--compression", compression, "--cutoff", "2026-01-01T00:00:00Z",
+      "--consent", dir + "/" + w.consent, "--jurisdictions", dir + "/" + w.jurisdictions,
+      dir + "/" + w.exports[0],
+    ]
+    #expect(cg(common + ["--out", dir + "/direct"]).status == 0)
+    #expect(cg(common + ["--out", dir + "/buffered", "--no-direct-io"]).status == 0)
+    let a = try reportJSON(dir + "/direct")["outputs"] as! [[String: Any]]
+    let b = try reportJSON(dir + "/buffered")["outputs"] as! [[String: Any]]
+    #expect(a.map { $0["sha256"] as! String } == b.map { $0["sha256"] as! String })
+    #expect(a.map { $0["bytes"] as! Int } == b.map { $0["bytes"] as! Int })
+    if compression == "none" {
+      // More than a buffer: writes were in flight.
+      #expect(a.contains { ($0["bytes"] as! Int) > DirectOutputTests.buffer })
+    }
+    for output in a {
+      let path = output["path"] as! String
+      #expect(readBytes(dir + "/direct/" + path) == readBytes(dir + "/buffered/" + path))
+    }
+  }
+}
