@@ -26,7 +26,7 @@ private func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
   return (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
 }
 
-@Suite struct DirectOutputTests {
+@Suite(.timeLimit(.minutes(2))) struct DirectOutputTests {
   static let buffer = DirectWriter.defaultBufferSize
 
   /// Lengths around the alignment and the buffer size: the tail that a direct write cannot
@@ -102,6 +102,29 @@ private func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
     #expect(file.isDirect)
     try data.withUnsafeBytes { try file.write($0) }
     #expect(!file.isDirect)
+    let digest = try file.commit()
+    #expect(readBytes(dir + "/out") == data)
+    #expect(digest == hexString(SHA256.hash(data: data)))
+  }
+
+  /// Small buffers, so that the ring wraps many times with every buffer in flight, and pieces
+  /// from empty to several buffers long: the file is exact whatever the buffer size, aligned
+  /// (direct all the way) or not (refused at the first write, then buffered).
+  @Test(arguments: [4096, 8192, 3 * 4096, 5000])
+  func ringWrapsWithPiecesOfAnySize(_ bufferSize: Int) throws {
+    let dir = temporaryFolder()
+    var rng = SplitMix64(seed: UInt64(bufferSize))
+    let data = pattern(2_000_000, seed: 1)
+    let file = try OutputFile(finalPath: dir + "/out", direct: true, bufferSize: bufferSize)
+    var at = 0
+    try data.withUnsafeBytes { raw in
+      while at < data.count {
+        let n = min(data.count - at, Int(rng.next() % UInt64(3 * bufferSize + 1)))
+        try file.write(UnsafeRawBufferPointer(rebasing: raw[at..<(at + n)]))
+        at += n
+      }
+    }
+    #expect(file.isDirect == (bufferSize % 4096 == 0 && folderTakesDirectIO(dir)))
     let digest = try file.commit()
     #expect(readBytes(dir + "/out") == data)
     #expect(digest == hexString(SHA256.hash(data: data)))
