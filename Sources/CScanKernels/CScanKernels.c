@@ -226,3 +226,191 @@ uint32_t cg_crc32_fold(uint32_t crc, const uint8_t *p, size_t n) {
 }
 
 #endif
+
+// MARK: SHA-256 block function
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+static inline uint32_t ror32(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+void cg_sha256_blocks_portable(uint32_t state[8], const uint8_t *data, size_t blocks) {
+  for (size_t b = 0; b < blocks; b++, data += 64) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++) {
+      const uint8_t *p = data + 4 * i;
+      w[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    }
+    for (int i = 16; i < 64; i++) {
+      uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = state[0], b2 = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    for (int i = 0; i < 64; i++) {
+      uint32_t t1 = h + (ror32(e, 6) ^ ror32(e, 11) ^ ror32(e, 25)) + ((e & f) ^ (~e & g)) +
+                    K256[i] + w[i];
+      uint32_t t2 = (ror32(a, 2) ^ ror32(a, 13) ^ ror32(a, 22)) + ((a & b2) ^ (a & c) ^ (b2 & c));
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b2;
+      b2 = a;
+      a = t1 + t2;
+    }
+    state[0] += a;
+    state[1] += b2;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+    state[5] += f;
+    state[6] += g;
+    state[7] += h;
+  }
+}
+
+#if defined(__x86_64__)
+int cg_sha256_hw_available(void) {
+  unsigned a, b, c, d;
+  __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+  if (a < 7) return 0;
+  __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+  int sha = (b >> 29) & 1;
+  return sha && __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
+}
+
+// Four rounds of one lane L (SHA-NI): CUR holds this group's message words; NEXT gets the
+// group after's from msg2 (M2), PREV is advanced by msg1 (M1). The 16 groups below name
+// the four message registers in rotation, so nothing goes through memory.
+#define SHA_GROUP(L, g, CUR, PREV, NEXT, M2, M1)                                             \
+  do {                                                                                       \
+    __m128i msg = _mm_add_epi32(CUR##L, _mm_loadu_si128((const __m128i *)&K256[4 * (g)]));   \
+    S1##L = _mm_sha256rnds2_epu32(S1##L, S0##L, msg);                                        \
+    if (M2)                                                                                  \
+      NEXT##L = _mm_sha256msg2_epu32(_mm_add_epi32(NEXT##L, _mm_alignr_epi8(CUR##L, PREV##L, 4)), \
+                                     CUR##L);                                                \
+    msg = _mm_shuffle_epi32(msg, 0x0E);                                                      \
+    S0##L = _mm_sha256rnds2_epu32(S0##L, S1##L, msg);                                        \
+    if (M1) PREV##L = _mm_sha256msg1_epu32(PREV##L, CUR##L);                                 \
+  } while (0)
+
+#define SHA_ALL_GROUPS(X)                                                                    \
+  X(0, M0, M3, M1, 0, 0); X(1, M1, M0, M2, 0, 1); X(2, M2, M1, M3, 0, 1);                    \
+  X(3, M3, M2, M0, 1, 1); X(4, M0, M3, M1, 1, 1); X(5, M1, M0, M2, 1, 1);                    \
+  X(6, M2, M1, M3, 1, 1); X(7, M3, M2, M0, 1, 1); X(8, M0, M3, M1, 1, 1);                    \
+  X(9, M1, M0, M2, 1, 1); X(10, M2, M1, M3, 1, 1); X(11, M3, M2, M0, 1, 1);                  \
+  X(12, M0, M3, M1, 1, 1); X(13, M1, M0, M2, 1, 0); X(14, M2, M1, M3, 1, 0);                 \
+  X(15, M3, M2, M0, 0, 0)
+
+#define SHA_LOAD_STATE(L, st)                                                                \
+  __m128i S0##L, S1##L;                                                                      \
+  do {                                                                                       \
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&(st)[0]), 0xB1);        \
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&(st)[4]), 0x1B);       \
+    S0##L = _mm_alignr_epi8(t, s1, 8);                                                       \
+    S1##L = _mm_blend_epi16(s1, t, 0xF0);                                                    \
+  } while (0)
+
+#define SHA_STORE_STATE(L, st)                                                               \
+  do {                                                                                       \
+    __m128i t = _mm_shuffle_epi32(S0##L, 0x1B);                                              \
+    __m128i s1 = _mm_shuffle_epi32(S1##L, 0xB1);                                             \
+    _mm_storeu_si128((__m128i *)&(st)[0], _mm_blend_epi16(t, s1, 0xF0));                     \
+    _mm_storeu_si128((__m128i *)&(st)[4], _mm_alignr_epi8(s1, t, 8));                        \
+  } while (0)
+
+#define SHA_LOAD_BLOCK(L, p)                                                                 \
+  __m128i M0##L = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((p) + 0)), MASK);      \
+  __m128i M1##L = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((p) + 16)), MASK);     \
+  __m128i M2##L = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((p) + 32)), MASK);     \
+  __m128i M3##L = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((p) + 48)), MASK);     \
+  __m128i A0##L = S0##L, A1##L = S1##L
+
+#define SHA_ONE(g, C, P, N, M2, M1) SHA_GROUP(A, g, C, P, N, M2, M1)
+#define SHA_TWO(g, C, P, N, M2, M1)                                                          \
+  SHA_GROUP(A, g, C, P, N, M2, M1);                                                          \
+  SHA_GROUP(B, g, C, P, N, M2, M1)
+
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_hw_x1(uint32_t st[8],
+                                                                    const uint8_t *d,
+                                                                    size_t blocks) {
+  const __m128i MASK = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  SHA_LOAD_STATE(A, st);
+  for (size_t b = 0; b < blocks; b++, d += 64) {
+    SHA_LOAD_BLOCK(A, d);
+    SHA_ALL_GROUPS(SHA_ONE);
+    S0A = _mm_add_epi32(S0A, A0A);
+    S1A = _mm_add_epi32(S1A, A1A);
+  }
+  SHA_STORE_STATE(A, st);
+}
+
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_hw_x2(
+    uint32_t sa[8], const uint8_t *da, uint32_t sb[8], const uint8_t *db, size_t blocks) {
+  const __m128i MASK = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  SHA_LOAD_STATE(A, sa);
+  SHA_LOAD_STATE(B, sb);
+  for (size_t b = 0; b < blocks; b++, da += 64, db += 64) {
+    SHA_LOAD_BLOCK(A, da);
+    SHA_LOAD_BLOCK(B, db);
+    SHA_ALL_GROUPS(SHA_TWO);
+    S0A = _mm_add_epi32(S0A, A0A);
+    S1A = _mm_add_epi32(S1A, A1A);
+    S0B = _mm_add_epi32(S0B, A0B);
+    S1B = _mm_add_epi32(S1B, A1B);
+  }
+  SHA_STORE_STATE(A, sa);
+  SHA_STORE_STATE(B, sb);
+}
+
+// -1 until first asked; threads may race to set it, to the same value, hence atomics.
+static int sha256_hw = -1;
+
+static int sha256_use_hw(void) {
+  int v = __atomic_load_n(&sha256_hw, __ATOMIC_RELAXED);
+  if (v < 0) {
+    v = cg_sha256_hw_available();
+    __atomic_store_n(&sha256_hw, v, __ATOMIC_RELAXED);
+  }
+  return v;
+}
+
+void cg_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks) {
+  if (sha256_use_hw())
+    sha256_hw_x1(state, data, blocks);
+  else
+    cg_sha256_blocks_portable(state, data, blocks);
+}
+
+void cg_sha256_blocks_x2(uint32_t a[8], const uint8_t *da, uint32_t b[8], const uint8_t *db,
+                         size_t blocks) {
+  if (sha256_use_hw()) {
+    sha256_hw_x2(a, da, b, db, blocks);
+  } else {
+    cg_sha256_blocks_portable(a, da, blocks);
+    cg_sha256_blocks_portable(b, db, blocks);
+  }
+}
+#else
+int cg_sha256_hw_available(void) { return 0; }
+void cg_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks) {
+  cg_sha256_blocks_portable(state, data, blocks);
+}
+void cg_sha256_blocks_x2(uint32_t a[8], const uint8_t *da, uint32_t b[8], const uint8_t *db,
+                         size_t blocks) {
+  cg_sha256_blocks_portable(a, da, blocks);
+  cg_sha256_blocks_portable(b, db, blocks);
+}
+#endif

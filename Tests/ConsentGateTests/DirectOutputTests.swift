@@ -130,6 +130,40 @@ private func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
     #expect(digest == hexString(SHA256.hash(data: data)))
   }
 
+  /// The input hashed two lanes at a time with the file's own bytes, between writes, in
+  /// chunks of any size and at any point of the ring: both digests stay exact, also with
+  /// small buffers that wrap while bytes wait to be hashed.
+  @Test(arguments: [4096, DirectOutputTests.buffer])
+  func inputHashedInPairsKeepsBothDigests(_ bufferSize: Int) throws {
+    let dir = temporaryFolder()
+    var rng = SplitMix64(seed: UInt64(bufferSize) &+ 3)
+    let output = pattern(3 * DirectOutputTests.buffer + 777, seed: 21)
+    let input = pattern(2_000_000 + 13, seed: 22)
+    let file = try OutputFile(finalPath: dir + "/out", direct: true, bufferSize: bufferSize)
+    var inputHash = SHA256Stream()
+    var o = 0
+    var i = 0
+    try output.withUnsafeBytes { out in
+      try input.withUnsafeBytes { inp in
+        while o < output.count || i < input.count {
+          if o < output.count && rng.next() % 2 == 0 {
+            let n = min(output.count - o, Int(rng.next() % 300_000))
+            try file.write(UnsafeRawBufferPointer(rebasing: out[o..<(o + n)]))
+            o += n
+          } else if i < input.count {
+            let n = min(input.count - i, Int(rng.next() % 300_000))
+            file.hash(pairing: UnsafeRawBufferPointer(rebasing: inp[i..<(i + n)]), with: &inputHash)
+            i += n
+          }
+        }
+      }
+    }
+    let digest = try file.commit()
+    #expect(readBytes(dir + "/out") == output)
+    #expect(digest == hexString(SHA256.hash(data: output)))
+    #expect(hexString(inputHash.finalize()) == hexString(SHA256.hash(data: input)))
+  }
+
   /// Giving a file up with writes still in flight waits for them before the buffers go (the
   /// address sanitizer run would see the kernel write into freed memory otherwise) and
   /// leaves nothing behind.

@@ -49,9 +49,11 @@ final class DirectWriter: @unchecked Sendable {
   private var buffers = [UnsafeMutableRawPointer?](repeating: nil, count: bufferCount)
 
   // The appending thread's own.
-  /// The SHA-256 of the bytes appended, taken a whole buffer at a time: per appended piece,
-  /// the updates cost more than the hashing of a short piece.
-  private(set) var hasher = SHA256()
+  /// The SHA-256 of the bytes appended, up to `hashedUpTo`. Hashing lags behind appending:
+  /// it goes two lanes at a time with the input's hash when ``hash(pairing:with:)`` is given
+  /// input bytes, and alone only when a buffer is about to be refilled, or at the end.
+  private(set) var hasher = SHA256Stream()
+  private var hashedUpTo: Int64 = 0
   private var current = 0
   private var filled = 0
   /// The file offset of the first byte of `buffers[current]`.
@@ -135,8 +137,8 @@ final class DirectWriter: @unchecked Sendable {
   func finish() throws(OutputError) {
     stop()
     if let failure { throw failure }
+    hashAlone(upTo: offset + Int64(filled))
     if filled > 0 {
-      hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffers[current]!, count: filled))
       // The aligned part directly; the tail, which a direct write cannot take, through the
       // page cache.
       let whole = filled & ~(DirectWriter.alignment - 1)
@@ -166,9 +168,10 @@ final class DirectWriter: @unchecked Sendable {
   private func submitCurrent() throws(OutputError) {
     let k = current
     let at = offset
-    hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffers[k]!, count: filled))
     offset += Int64(filled)
     current = (k + 1) % DirectWriter.bufferCount
+    // The next buffer's old bytes must be hashed before it is filled again.
+    hashAlone(upTo: offset - Int64(DirectWriter.bufferCount - 1) * Int64(bufferSize))
     if !writerStarted { startWriter() }
     monitor.lock()
     defer { monitor.unlock() }
@@ -178,6 +181,44 @@ final class DirectWriter: @unchecked Sendable {
     monitor.signal(submitted)
     while pending[current] > 0 && failure == nil { monitor.wait(written) }
     if let failure { throw failure }
+  }
+
+  /// Bytes appended and not yet hashed, as far as they lie in one buffer.
+  private func unhashedRun(upTo limit: Int64) -> UnsafeRawBufferPointer {
+    let end = min(limit, offset + Int64(filled))
+    guard hashedUpTo < end else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+    let size = Int64(bufferSize)
+    let m = hashedUpTo / size
+    let k = Int(m % Int64(DirectWriter.bufferCount))
+    let runEnd = min((m + 1) * size, end)
+    return UnsafeRawBufferPointer(
+      start: buffers[k]! + Int(hashedUpTo - m * size), count: Int(runEnd - hashedUpTo))
+  }
+
+  private func hashAlone(upTo limit: Int64) {
+    while true {
+      let run = unhashedRun(upTo: limit)
+      if run.isEmpty { return }
+      hasher.update(run)
+      hashedUpTo += Int64(run.count)
+    }
+  }
+
+  /// Hashes `input` into `other`, two lanes at a time with the bytes appended here that are
+  /// not hashed yet, as far as there are; the rest of `input` alone.
+  func hash(pairing input: UnsafeRawBufferPointer, with other: inout SHA256Stream) {
+    var rest = input
+    while rest.count >= 64 {
+      let run = unhashedRun(upTo: .max)
+      if run.count < 64 { break }
+      let n = min(run.count, rest.count)
+      SHA256Stream.update(
+        &other, UnsafeRawBufferPointer(rebasing: rest[0..<n]), &hasher,
+        UnsafeRawBufferPointer(rebasing: run[0..<n]))
+      hashedUpTo += Int64(n)
+      rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+    }
+    if !rest.isEmpty { other.update(rest) }
   }
 
   private func startWriter() {

@@ -184,9 +184,12 @@ public final class OutputFile {
 
   /// Flushes to disk and renames to the final name; returns the SHA-256 of the bytes.
   public func commit() throws(OutputError) -> String {
+    var digest = ""
     if let direct {
       try direct.finish()
-      hasher = direct.hasher
+      digest = hexString(direct.hasher.finalize())
+    } else {
+      digest = hexString(hasher.finalize())
     }
     if fsync(fd) != 0 && errno != EINVAL {
       throw OutputError(path: finalPath, detail: InputSource.errnoText())
@@ -202,7 +205,17 @@ public final class OutputFile {
       unlink(temporaryPath)
       throw OutputError(path: finalPath, detail: detail)
     }
-    return hexString(hasher.finalize())
+    return digest
+  }
+
+  /// Hashes `input` into `other`: where this file is written directly, two lanes at a time
+  /// with its own bytes not hashed yet (``DirectWriter/hash(pairing:with:)``).
+  public func hash(pairing input: UnsafeRawBufferPointer, with other: inout SHA256Stream) {
+    if let direct {
+      direct.hash(pairing: input, with: &other)
+    } else {
+      other.update(input)
+    }
   }
 
   /// Removes the temporary file; nothing reaches the final name.

@@ -64,7 +64,7 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
   /// mean a finished hash (waiting for an empty queue finalized digests under the writer's
   /// last update now and then).
   private var allChunksHashed: Bool { chunksHashed == chunksHandedOver }
-  private var inputHasher = SHA256()
+  private var inputHasher = SHA256Stream()
   let limit: Int
 
   init(threads: Int, policy: Policy, index: ConsentIndex) {
@@ -125,7 +125,7 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
 
   /// Starts hashing a new input's raw bytes: call before its first byte is handed over.
   /// `continuing` is the state after the bytes that were hashed before (a read-ahead input).
-  func beginInputHash(continuing state: SHA256 = SHA256()) {
+  func beginInputHash(continuing state: SHA256Stream = SHA256Stream()) {
     monitor.lock()
     while !allChunksHashed { monitor.wait(readerWake) }
     inputHasher = state
@@ -207,14 +207,17 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
           inputChunks.removeAll(keepingCapacity: true)
           inputChunksHead = 0
         }
+        // The input is hashed two lanes at a time with the kept output's bytes not hashed
+        // yet: only this thread writes the sink's files until the input is finished.
+        let kept = sink?.kept
         monitor.unlock()
         switch chunk {
         case .copied(var bytes):
-          bytes.withUnsafeBytes { inputHasher.update(bufferPointer: $0) }
+          bytes.withUnsafeBytes { hashInput($0, pairing: kept) }
           monitor.lock()
           recycleLocked(&bytes, into: &freeChunks, max: 8)
         case .lent(let bytes):
-          inputHasher.update(bufferPointer: bytes)
+          hashInput(bytes, pairing: kept)
           monitor.lock()
         }
         chunksHashed += 1
@@ -247,6 +250,14 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
         return
       }
       monitor.wait(writerWork)
+    }
+  }
+
+  private func hashInput(_ bytes: UnsafeRawBufferPointer, pairing kept: OutputFile?) {
+    if let kept {
+      kept.hash(pairing: bytes, with: &inputHasher)
+    } else {
+      inputHasher.update(bytes)
     }
   }
 

@@ -82,7 +82,7 @@ public final class DecodingReader {
 
   /// Hands the source's hashing to `hasher` and lends it raw chunks from the next read on,
   /// rotating through several buffers as a reader made with a lender does.
-  func startLending(to hasher: any RawInputHasher) -> SHA256 {
+  func startLending(to hasher: any RawInputHasher) -> SHA256Stream {
     precondition(lender == nil)
     lender = hasher
     while inputBuffers.count < 4 {

@@ -53,7 +53,7 @@ public final class InputSource {
   public let displayName: String
   private let fd: Int32
   private let ownsDescriptor: Bool
-  private var hasher = SHA256()
+  private var hasher = SHA256Stream()
   /// When set, every chunk read is hashed here instead of by the built-in hasher: a pipeline
   /// hashes the input on another thread, so the reading thread only reads and inflates.
   public var rawHasher: (any RawInputHasher)?
@@ -117,7 +117,7 @@ public final class InputSource {
     guard n > 0 else { return (0, nil) }
     let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
     guard let rawHasher else {
-      hasher.update(bufferPointer: chunk)
+      hasher.update(chunk)
       return (n, nil)
     }
     if lending { return (n, rawHasher.hashInPlace(chunk)) }
@@ -148,7 +148,7 @@ public final class InputSource {
   /// Hands hashing over to `rawHasher` from the next read on, and returns the digest state of
   /// the bytes read so far for it to continue from: for an input opened and read ahead
   /// before its pipeline existed.
-  func handOverHashing(to rawHasher: any RawInputHasher) -> SHA256 {
+  func handOverHashing(to rawHasher: any RawInputHasher) -> SHA256Stream {
     precondition(self.rawHasher == nil)
     self.rawHasher = rawHasher
     return hasher
