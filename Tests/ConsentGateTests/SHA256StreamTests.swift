@@ -72,6 +72,25 @@ private func reference(_ data: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: dat
     }
   }
 
+  /// Without SHA extensions the stream runs on swift-crypto; paired with a hardware stream it
+  /// hashes each alone. Both keep their digests and counts.
+  @Test func fallbackStreamsKeepTheirDigests() {
+    let x = bytes(10_000, seed: 5)
+    let y = bytes(7_777, seed: 6)
+    var a = SHA256Stream(forcingFallback: ())
+    var b = SHA256Stream()
+    x.withUnsafeBytes { rx in
+      y.withUnsafeBytes { ry in
+        a.update(UnsafeRawBufferPointer(rebasing: rx[0..<100]))
+        SHA256Stream.update(
+          &a, UnsafeRawBufferPointer(rebasing: rx[100...]), &b, UnsafeRawBufferPointer(ry))
+      }
+    }
+    #expect(a.finalize() == reference(x))
+    #expect(b.finalize() == reference(y))
+    #expect(a.count == 10_000 && b.count == 7_777)
+  }
+
   /// The SHA-NI block functions (one and two lanes) against the portable one, from states
   /// that are not the initial one.
   @Test func hardwareBlocksMatchPortable() {
