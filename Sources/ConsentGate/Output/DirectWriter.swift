@@ -59,7 +59,6 @@ final class DirectWriter: @unchecked Sendable {
   /// The file offset of the first byte of `buffers[current]`.
   private var offset: Int64 = 0
   private var writerStarted = false
-  private var stopped = false
 
   // Shared, under `monitor`.
   private let monitor = Monitor(conditions: 2)
@@ -108,7 +107,8 @@ final class DirectWriter: @unchecked Sendable {
   /// Copies `bytes` in, handing each buffer that fills to the writing thread.
   func append(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
     // After `stop` no thread would write a full buffer, and the next one would wait forever.
-    precondition(!stopped, "append after finish or stop")
+    // `stopping` is only ever set on this thread, so reading it here needs no lock.
+    precondition(!stopping, "append after finish or stop")
     guard var from = bytes.baseAddress else { return }
     var left = bytes.count
     while left > 0 {
@@ -156,7 +156,6 @@ final class DirectWriter: @unchecked Sendable {
   /// Waits for the writes in flight and ends the writing thread. Its errors are kept for
   /// ``finish()``.
   func stop() {
-    stopped = true
     monitor.lock()
     defer { monitor.unlock() }
     stopping = true
