@@ -42,13 +42,13 @@ int cg_start_writeback(int fd, int64_t offset, int64_t length) {
 #endif
 }
 
-int cg_open_direct(const char *path, int flags, int mode) {
+int cg_set_direct(int fd) {
 #if defined(__linux__)
-  return open(path, flags | O_DIRECT, mode);
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -1;
+  return fcntl(fd, F_SETFL, flags | O_DIRECT);
 #else
-  (void)path;
-  (void)flags;
-  (void)mode;
+  (void)fd;
   errno = EINVAL;
   return -1;
 #endif

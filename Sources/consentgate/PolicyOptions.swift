@@ -57,12 +57,12 @@ struct PolicyOptions: ParsableArguments {
     s.jurisdictions = jurisdictions.isEmpty ? nil : jurisdictions
     s.purpose = purpose
     s.cutoff = cutoff
-    s.protect = protect.map { [$0] }
+    s.protect = protect.map(PolicySettings.splitList)
     s.unknownJurisdiction = unknownJurisdiction
     s.objections = objections
     s.consentCovers = consentCovers
     s.maxConsentAge = maxConsentAge
-    s.noticeVersions = noticeVersions.map { [$0] }
+    s.noticeVersions = noticeVersions.map(PolicySettings.splitList)
     s.userIdPath = userIdPath
     s.countryPath = countryPath.isEmpty ? nil : countryPath
     s.timePath = timePath

@@ -13,11 +13,13 @@ import Testing
 /// kernels do): where it does, an ``OutputFile`` asked for direct writes must make them.
 private func folderTakesDirectIO(_ folder: String) -> Bool {
   let probe = folder + "/.direct-probe"
-  let fd = cg_open_direct(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+  let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
   guard fd >= 0 else { return false }
-  close(fd)
-  unlink(probe)
-  return true
+  defer {
+    close(fd)
+    unlink(probe)
+  }
+  return cg_set_direct(fd) == 0
 }
 
 /// Bytes that differ at every offset, so a piece written twice or at the wrong place shows.
@@ -98,7 +100,8 @@ private func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
     let dir = temporaryFolder()
     try #require(folderTakesDirectIO(dir), "needs a file system with O_DIRECT")
     let data = pattern(10_000, seed: 5)
-    let file = try OutputFile(finalPath: dir + "/out", direct: true, bufferSize: 1_000)
+    let file = try OutputFile(
+      in: OutputFolder(path: dir), name: "out", direct: true, bufferSize: 1_000)
     #expect(file.isDirect)
     try data.withUnsafeBytes { try file.write($0) }
     #expect(!file.isDirect)
@@ -115,7 +118,8 @@ private func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
     let dir = temporaryFolder()
     var rng = SplitMix64(seed: UInt64(bufferSize))
     let data = pattern(2_000_000, seed: 1)
-    let file = try OutputFile(finalPath: dir + "/out", direct: true, bufferSize: bufferSize)
+    let file = try OutputFile(
+      in: OutputFolder(path: dir), name: "out", direct: true, bufferSize: bufferSize)
     var at = 0
     try data.withUnsafeBytes { raw in
       while at < data.count {
@@ -139,7 +143,8 @@ private func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
     var rng = SplitMix64(seed: UInt64(bufferSize) &+ 3)
     let output = pattern(3 * DirectOutputTests.buffer + 777, seed: 21)
     let input = pattern(2_000_000 + 13, seed: 22)
-    let file = try OutputFile(finalPath: dir + "/out", direct: true, bufferSize: bufferSize)
+    let file = try OutputFile(
+      in: OutputFolder(path: dir), name: "out", direct: true, bufferSize: bufferSize)
     var inputHash = SHA256Stream()
     var o = 0
     var i = 0

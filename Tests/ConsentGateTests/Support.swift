@@ -130,8 +130,10 @@ func decide(_ record: String, policy: Policy, index: ConsentIndex) -> Verdict {
   return Array(record.utf8).withUnsafeBytes { decider.decide($0) }
 }
 
-/// The consentgate binary built beside the tests.
+/// The consentgate binary built beside the tests; `CONSENTGATE_BINARY` names another build
+/// (to show that a new test fails on an older one).
 let consentgateBinary: String = {
+  if let other = ProcessInfo.processInfo.environment["CONSENTGATE_BINARY"] { return other }
   let candidates = [
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
       + "/consentgate",

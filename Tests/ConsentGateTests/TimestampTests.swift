@@ -57,4 +57,26 @@ import Testing
     #expect(
       Timestamp.parseRFC3339("2024-06-01T00:00:00.250Z")!.rfc3339 == "2024-06-01T00:00:00.25Z")
   }
+
+  /// Every fraction digit counts (SPEC §8 "Times"): past the 36th too, and trailing zeros
+  /// change nothing.
+  @Test func fractionsCompareExactlyAtAnyLength() throws {
+    func t(_ s: String) throws -> Timestamp { try #require(Timestamp.parseRFC3339(s)) }
+    let whole = try t("2025-01-01T00:00:00Z")
+    let d37 = try t("2025-01-01T00:00:00.0000000000000000000000000000000000001Z")
+    #expect(whole < d37)
+    #expect(d37 == (try t("2025-01-01T00:00:00.00000000000000000000000000000000000010000Z")))
+    let a40 = try t("2025-01-01T00:00:00.1234567890123456789012345678901234567890Z")
+    let b40 = try t("2025-01-01T00:00:00.1234567890123456789012345678901234567891Z")
+    #expect(a40 < b40)
+    #expect(!(b40 < a40))
+    #expect(a40 < (try t("2025-01-01T00:00:00.12345678901234567890123456789012345679Z")))
+    #expect(
+      b40.rfc3339 == "2025-01-01T00:00:00.1234567890123456789012345678901234567891Z")
+    #expect(d37.rfc3339 == "2025-01-01T00:00:00.0000000000000000000000000000000000001Z")
+    // Moving by whole seconds keeps the digits.
+    #expect(
+      d37.adding(seconds: 1)!.rfc3339
+        == "2025-01-01T00:00:01.0000000000000000000000000000000000001Z")
+  }
 }

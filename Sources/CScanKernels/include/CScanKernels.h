@@ -128,10 +128,10 @@ int cg_nice_this_thread(int nice);
 /// finds little left to do. Returns 0 on success; does nothing elsewhere.
 int cg_start_writeback(int fd, int64_t offset, int64_t length);
 
-/// Opens `path` with `flags | O_DIRECT` (Linux): writes then bypass the page cache. Returns
-/// the descriptor, or -1 with `errno` set (EINVAL where the file system or the platform does
-/// not do direct I/O).
-int cg_open_direct(const char *path, int flags, int mode);
+/// Turns `O_DIRECT` on for `fd` (Linux): writes then bypass the page cache. Returns 0, or -1
+/// with `errno` set (EINVAL where the file system or the platform does not do direct I/O).
+/// Set after an exclusive open, so that a refusal leaves no file behind to retry around.
+int cg_set_direct(int fd);
 
 /// Turns `O_DIRECT` off on `fd`, so that later writes need no alignment. Returns 0 or -1.
 int cg_clear_direct(int fd);

@@ -1,5 +1,5 @@
-/// An instant, exact to 36 fractional digits: RFC 3339 fractions of any length compare
-/// exactly (SPEC §7 "Times") up to that many digits.
+/// An instant, exact to every fractional digit: RFC 3339 fractions of any length compare
+/// exactly (SPEC §7 "Times", §8).
 public struct Timestamp: Sendable, Hashable, Comparable {
   /// Whole seconds since 1970-01-01T00:00:00Z.
   public var seconds: Int64
@@ -7,21 +7,37 @@ public struct Timestamp: Sendable, Hashable, Comparable {
   public var fraction: UInt64
   /// Fraction digits 19–36, in units of 10⁻³⁶ s.
   public var subFraction: UInt64
+  /// Fraction digits from the 37th on, as ASCII digits without trailing zeros; nil when
+  /// there are none (almost always: the common case stays free of allocation).
+  public var extraDigits: [UInt8]?
 
-  public init(seconds: Int64, fraction: UInt64 = 0, subFraction: UInt64 = 0) {
+  public init(
+    seconds: Int64, fraction: UInt64 = 0, subFraction: UInt64 = 0, extraDigits: [UInt8]? = nil
+  ) {
     self.seconds = seconds
     self.fraction = fraction
     self.subFraction = subFraction
+    // Canonical form, so that equal instants are equal values.
+    var extra = extraDigits ?? []
+    while extra.last == UInt8(ascii: "0") { extra.removeLast() }
+    self.extraDigits = extra.isEmpty ? nil : extra
   }
 
   public static func < (a: Timestamp, b: Timestamp) -> Bool {
-    (a.seconds, a.fraction, a.subFraction) < (b.seconds, b.fraction, b.subFraction)
+    if (a.seconds, a.fraction, a.subFraction) != (b.seconds, b.fraction, b.subFraction) {
+      return (a.seconds, a.fraction, a.subFraction) < (b.seconds, b.fraction, b.subFraction)
+    }
+    // Digit strings without trailing zeros compare as their fractions do.
+    return (a.extraDigits ?? []).lexicographicallyPrecedes(b.extraDigits ?? [])
   }
 
   /// This instant moved by whole seconds, or nil on overflow.
   public func adding(seconds delta: Int64) -> Timestamp? {
     let (sum, overflow) = seconds.addingReportingOverflow(delta)
-    return overflow ? nil : Timestamp(seconds: sum, fraction: fraction, subFraction: subFraction)
+    guard !overflow else { return nil }
+    var moved = self
+    moved.seconds = sum
+    return moved
   }
 
   /// Parses RFC 3339 `date-time`: `T`/`t`, `Z`/`z` or `±hh:mm`, an optional fraction of any
@@ -50,6 +66,7 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     var i = 19
     var fraction: UInt64 = 0
     var subFraction: UInt64 = 0
+    var extraDigits: [UInt8]?
     if i < n && bytes[i] == UInt8(ascii: ".") {
       i += 1
       let start = i
@@ -64,6 +81,7 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         i += 1
       }
       guard i > start else { return nil }
+      if i - start > 36 { extraDigits = Array(bytes[(start + 36)..<i]) }
     }
     guard i < n else { return nil }
     var offset = 0
@@ -82,7 +100,8 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     guard i == n else { return nil }
     let days = daysFromCivil(year: year, month: month, day: day)
     let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second - offset)
-    return Timestamp(seconds: seconds, fraction: fraction, subFraction: subFraction)
+    return Timestamp(
+      seconds: seconds, fraction: fraction, subFraction: subFraction, extraDigits: extraDigits)
   }
 
   /// Parses Unix seconds written as an optional `-` and digits, within Int64.
@@ -133,9 +152,10 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     var text =
       "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secondOfDay / 3600, 2)):"
       + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
-    if fraction != 0 || subFraction != 0 {
+    if fraction != 0 || subFraction != 0 || extraDigits != nil {
       var digits = pad(Int(fraction), 18)
-      if subFraction != 0 { digits += pad(Int(subFraction), 18) }
+      if subFraction != 0 || extraDigits != nil { digits += pad(Int(subFraction), 18) }
+      if let extraDigits { digits += String(decoding: extraDigits, as: UTF8.self) }
       while digits.hasSuffix("0") { digits.removeLast() }
       text += "." + digits
     }

@@ -42,6 +42,8 @@ public struct Policy: Sendable, Equatable {
   public var maxQuarantineRatio: Double?
   public var compression = OutputCompression.gzip
   public var level = 6
+  /// Write `lineage/` beside `kept/` (SPEC §11). Not built yet: always false.
+  public var lineage = false
 
   /// A policy with every default, judged at `cutoff`.
   public init(cutoff: Timestamp) {
@@ -70,6 +72,7 @@ public struct Policy: Sendable, Equatable {
       ("max_quarantine_ratio", maxQuarantineRatio.map { .double($0) } ?? .null),
       ("compression", .string(compression.rawValue)),
       ("level", .int(Int64(level))),
+      ("lineage", .bool(lineage)),
     ])
   }
 
@@ -109,15 +112,22 @@ public struct PolicySettings: Sendable, Equatable {
   public var threads: Int64?
   public var quiet: Bool?
   public var resume: Bool?
+  public var lineage: Bool?
 
   public init() {}
+
+  /// A list given as one string (on the command line, or as a JSON string in a policy
+  /// file): its items are the text between commas. An array's elements are never split.
+  public static func splitList(_ text: String) -> [String] {
+    text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+  }
 
   /// The keys a policy file may hold: the long options, `_` for `-`.
   public static let fileKeys: Set<String> = [
     "out", "consent", "jurisdictions", "purpose", "cutoff", "protect", "unknown_jurisdiction",
     "objections", "consent_covers", "max_consent_age", "notice_versions", "user_id_path",
     "country_path", "time_path", "lenient_ledger", "max_record_bytes", "max_quarantine_ratio",
-    "compression", "level", "threads", "quiet", "resume",
+    "compression", "level", "threads", "quiet", "resume", "lineage",
   ]
 
   /// Reads a policy file. Paths in it are made relative to the file's folder.
@@ -151,7 +161,7 @@ public struct PolicySettings: Sendable, Equatable {
       }
       func list() throws(UsageError) -> [String] {
         switch v {
-        case .string(let t): return t.split(separator: ",").map(String.init)
+        case .string(let t): return splitList(t)
         case .array(let items):
           var out: [String] = []
           for item in items {
@@ -212,6 +222,7 @@ public struct PolicySettings: Sendable, Equatable {
       case "threads": s.threads = try integer()
       case "quiet": s.quiet = try boolean()
       case "resume": s.resume = try boolean()
+      case "lineage": s.lineage = try boolean()
       default: break
       }
     }
@@ -244,6 +255,7 @@ public struct PolicySettings: Sendable, Equatable {
     if let v = threads { m.threads = v }
     if let v = quiet { m.quiet = v }
     if let v = resume { m.resume = v }
+    if let v = lineage { m.lineage = v }
     return m
   }
 
@@ -258,9 +270,8 @@ public struct PolicySettings: Sendable, Equatable {
       p.cutoff = t
     }
     if let v = protect {
-      let items = v.flatMap { $0.split(separator: ",").map(String.init) }
       do {
-        p.protection = try ProtectionSet(items: items)
+        p.protection = try ProtectionSet(items: v.filter { !$0.isEmpty })
       } catch .unknownItem(let item) {
         throw UsageError("--protect: unknown item \"\(item)\"")
       } catch {
@@ -289,12 +300,7 @@ public struct PolicySettings: Sendable, Equatable {
       guard v >= 0 else { throw UsageError("--max-consent-age must be 0 or more days") }
       p.maxConsentAgeDays = v
     }
-    if let v = noticeVersions {
-      let items = v.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map {
-        String($0)
-      }
-      p.noticeVersions = items
-    }
+    if let v = noticeVersions { p.noticeVersions = v }
     func pointer(_ text: String, _ option: String) throws(UsageError) -> JSONPointer {
       do { return try JSONPointer(text) } catch {
         throw UsageError("--\(option): \"\(text)\" is not a JSON Pointer (RFC 6901)")
@@ -324,6 +330,9 @@ public struct PolicySettings: Sendable, Equatable {
     if let v = level {
       guard (1...9).contains(v) else { throw UsageError("--level must be 1 to 9") }
       p.level = Int(v)
+    }
+    if lineage == true {
+      throw UsageError("lineage: per-user lineage files are not built yet (SPEC §11)")
     }
     return p
   }

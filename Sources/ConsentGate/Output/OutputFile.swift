@@ -17,10 +17,17 @@ public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
 /// A file written under a temporary name in its final folder and renamed when complete, so
 /// no file under its final name is ever partial. Counts and hashes what it writes.
 ///
+/// The temporary file is created exclusively under an unpredictable name, relative to the
+/// folder's descriptor (``OutputFolder``): nothing planted in the folder is written through,
+/// and a link at the final name is replaced by the rename, never followed (SPEC §8).
+///
 /// Owns a file descriptor, so it is a class.
 public final class OutputFile {
-  public let finalPath: String
-  public let temporaryPath: String
+  public let folder: OutputFolder
+  /// The final name inside `folder`.
+  public let name: String
+  /// The temporary name inside `folder`.
+  let temporaryName: String
   private var fd: Int32
   private var hasher = SHA256()
   public private(set) var bytesWritten: UInt64 = 0
@@ -40,27 +47,36 @@ public final class OutputFile {
   /// Records written (lines, before compression).
   public var records = 0
 
-  /// Creates the temporary file beside `finalPath`. With `direct`, writes go around the page
-  /// cache (``DirectWriter``) where the file system allows it, and through it elsewhere.
-  public convenience init(finalPath: String, direct: Bool = false) throws(OutputError) {
-    try self.init(finalPath: finalPath, direct: direct, bufferSize: DirectWriter.defaultBufferSize)
+  /// The final path, for messages.
+  public var finalPath: String { "\(folder.path)/\(name)" }
+
+  /// Creates the temporary file for `name` in `folder`. With `direct`, writes go around the
+  /// page cache (``DirectWriter``) where the file system allows it, and through it elsewhere.
+  public convenience init(in folder: OutputFolder, name: String, direct: Bool = false)
+    throws(OutputError)
+  {
+    try self.init(
+      in: folder, name: name, direct: direct, bufferSize: DirectWriter.defaultBufferSize)
   }
 
-  init(finalPath: String, direct: Bool, bufferSize: Int) throws(OutputError) {
-    self.finalPath = finalPath
+  /// Creates the temporary file for `finalPath` in the folder that holds it.
+  public convenience init(finalPath: String, direct: Bool = false) throws(OutputError) {
     let slash = finalPath.lastIndex(of: "/")
-    let folder = slash.map { String(finalPath[..<$0]) } ?? "."
+    let folder = try OutputFolder(path: slash.map { String(finalPath[..<$0]) } ?? ".")
     let name = slash.map { String(finalPath[finalPath.index(after: $0)...]) } ?? finalPath
-    temporaryPath = "\(folder)/.\(name).tmp-\(getpid())"
-    let flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
-    fd = direct ? cg_open_direct(temporaryPath, flags, 0o644) : -1
-    if fd >= 0 {
-      self.direct = DirectWriter(fd: fd, path: finalPath, bufferSize: bufferSize)
+    try self.init(
+      in: folder, name: name, direct: direct, bufferSize: DirectWriter.defaultBufferSize)
+  }
+
+  init(in folder: OutputFolder, name: String, direct: Bool, bufferSize: Int) throws(OutputError) {
+    self.folder = folder
+    self.name = name
+    (fd, temporaryName) = try folder.createTemporary(for: name)
+    if direct && cg_set_direct(fd) == 0 {
+      self.direct = DirectWriter(fd: fd, path: "\(folder.path)/\(name)", bufferSize: bufferSize)
     } else {
-      self.direct = nil
       // Without direct I/O here (EINVAL), or not asked for: through the page cache.
-      fd = open(temporaryPath, flags, 0o644)
-      if fd < 0 { throw OutputError(path: temporaryPath, detail: InputSource.errnoText()) }
+      self.direct = nil
       iovecs.reserveCapacity(1024)
     }
   }
@@ -72,7 +88,7 @@ public final class OutputFile {
     direct?.stop()
     if fd >= 0 {
       close(fd)
-      unlink(temporaryPath)
+      folder.remove(temporaryName)
     }
   }
 
@@ -196,15 +212,16 @@ public final class OutputFile {
     }
     if close(fd) != 0 {
       fd = -1
-      unlink(temporaryPath)
+      folder.remove(temporaryName)
       throw OutputError(path: finalPath, detail: InputSource.errnoText())
     }
     fd = -1
-    if rename(temporaryPath, finalPath) != 0 {
+    if !folder.rename(temporaryName, to: name) {
       let detail = InputSource.errnoText()
-      unlink(temporaryPath)
+      folder.remove(temporaryName)
       throw OutputError(path: finalPath, detail: detail)
     }
+    folder.sync()
     return digest
   }
 
@@ -225,13 +242,15 @@ public final class OutputFile {
       close(fd)
       fd = -1
     }
-    unlink(temporaryPath)
+    folder.remove(temporaryName)
   }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
-public func writeAtomically(_ bytes: [UInt8], to path: String) throws(OutputError) {
-  let file = try OutputFile(finalPath: path)
+/// Writes `bytes` to `name` in `folder` atomically (temporary file, fsync, rename).
+public func writeAtomically(_ bytes: [UInt8], to name: String, in folder: OutputFolder)
+  throws(OutputError)
+{
+  let file = try OutputFile(in: folder, name: name)
   try file.write(bytes)
   _ = try file.commit()
 }

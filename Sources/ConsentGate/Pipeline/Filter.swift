@@ -119,13 +119,24 @@ public struct Filter: Sendable {
       names[name] = input
     }
     let dir = config.outputDirectory
-    let fm = FileManager.default
+    if let inside = OutputLayout.inputInsideOutputs(config.inputs, directory: dir) {
+      throw .usage(
+        UsageError("input \(inside) lies inside the output folder \(dir); write to another --out"))
+    }
     do {
-      try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+      try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     } catch {
       throw .output(OutputError(path: dir, detail: "cannot create the output folder"))
     }
-    unlink(dir + "/report.json")
+    let root: OutputFolder
+    do throws(OutputError) {
+      root = try OutputFolder(path: dir)
+      // Before anything is deleted: a linked or misplaced output folder stops the run here.
+      try root.requireRealFolders(OutputLayout.folders)
+    } catch {
+      throw .output(error)
+    }
+    root.remove("report.json")
 
     // The first input is read ahead on the idle core while the side files load. Not under
     // --resume, which may take that input from an earlier run; only from a regular file,
@@ -156,27 +167,31 @@ public struct Filter: Sendable {
         "--unknown-jurisdiction allow: records without any country signal are treated as not protected"
       )
     }
-    let completion = CompletionLedger(
-      directory: dir, policySHA256: report.policySHA256,
-      sideFileHashes: (loader.consentFiles + loader.jurisdictionFiles).map(\.sha256))
-    do {
-      for sub in ["kept", "quarantine", "_done"] {
-        try fm.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
-      }
+    let layout: OutputLayout
+    do throws(OutputError) {
+      layout = try OutputLayout(root: root)
     } catch {
-      throw .output(OutputError(path: dir, detail: "cannot create output subfolders"))
+      throw .output(error)
     }
-    if !config.resume {
-      completion.clearAll()
+    let completion = CompletionRecords(
+      folder: layout.done, outputFolders: ["kept": layout.kept, "quarantine": layout.quarantine],
+      tool: report.tool, policySHA256: report.policySHA256,
+      sideFiles: loader.consentFiles.map { ("consent", $0.sha256) }
+        + loader.jurisdictionFiles.map { ("jurisdictions", $0.sha256) })
+    let outputNames = config.inputs.map {
+      Filter.outputName(forInput: $0, compression: policy.compression)
     }
+    // Whatever this run will not write goes: other inputs' files, other suffixes, stray
+    // temporaries and anything planted. Under --resume the files of this run's inputs stay
+    // until they are checked.
+    layout.clear(keeping: config.resume ? outputNames : [])
 
     // Which inputs to run: under --resume, completed ones are taken as they are.
     var results = [InputResult?](repeating: nil, count: config.inputs.count)
     var todo: [Int] = []
     for (k, input) in config.inputs.enumerated() {
-      let name = Filter.outputName(forInput: input, compression: policy.compression)
       if config.resume {
-        switch completion.check(input: input, outputName: name) {
+        switch completion.check(input: input, outputName: outputNames[k]) {
         case .reuse(let input, let outputs):
           results[k] = InputResult(input: input, outputs: outputs, reused: true)
           continue
@@ -184,7 +199,9 @@ public struct Filter: Sendable {
           if let why { report.warnings.append(why) }
         }
       }
-      completion.forget(outputName: name)
+      // A redone input keeps nothing of the earlier run, so that if it fails now, no file
+      // of it is left under a final name.
+      completion.forget(outputName: outputNames[k])
       todo.append(k)
     }
 
@@ -193,7 +210,7 @@ public struct Filter: Sendable {
       config.threads > 1
       ? max(1, min(todo.count, config.inputsInFlight ?? min(config.threads, cores))) : 1
     let lane = Lanes(
-      inputs: config.inputs, todo: todo, directory: dir, policy: policy,
+      inputs: config.inputs, todo: todo, layout: layout, policy: policy,
       blockTarget: config.blockTarget, directOutput: config.directOutput, prefetch: prefetch)
     withoutActuallyEscaping(onMessage) { onMessage in
       withoutActuallyEscaping(onProgress) { onProgress in
@@ -238,8 +255,7 @@ public struct Filter: Sendable {
       if result.reused { continue }
       if result.outputFailed { outputFailed = true }
       if result.input.status == .ok && !result.outputFailed {
-        let name = Filter.outputName(forInput: config.inputs[k], compression: policy.compression)
-        completion.record(input: result.input, outputs: result.outputs, outputName: name)
+        completion.record(input: result.input, outputs: result.outputs, outputName: outputNames[k])
       }
     }
 
@@ -252,7 +268,7 @@ public struct Filter: Sendable {
     report.finishedAt = Timestamp.now()
     do {
       let text = report.json.bytes(sorted: false, indent: 0) + [0x0A]
-      try writeAtomically(text, to: dir + "/report.json")
+      try writeAtomically(text, to: "report.json", in: root)
     } catch {
       onMessage("cannot write \(dir)/report.json: \(error.detail)")
       applicable.append(.outputError)
@@ -280,7 +296,7 @@ extension Timestamp {
 final class Lanes: @unchecked Sendable {
   private let inputs: [String]
   private let todo: [Int]
-  private let directory: String
+  private let layout: OutputLayout
   private let policy: Policy
   private let blockTarget: Int
   private let directOutput: Bool
@@ -293,14 +309,14 @@ final class Lanes: @unchecked Sendable {
   var onProgress: ((FilterProgress) -> Void)?
 
   init(
-    inputs: [String], todo: [Int], directory: String, policy: Policy, blockTarget: Int,
+    inputs: [String], todo: [Int], layout: OutputLayout, policy: Policy, blockTarget: Int,
     directOutput: Bool, prefetch: InputPrefetch? = nil
   ) {
     self.directOutput = directOutput
     self.prefetch = prefetch
     self.inputs = inputs
     self.todo = todo
-    self.directory = directory
+    self.layout = layout
     self.policy = policy
     self.blockTarget = blockTarget
   }
@@ -317,7 +333,7 @@ final class Lanes: @unchecked Sendable {
       let run = InputRun(
         path: input,
         outputName: Filter.outputName(forInput: input, compression: policy.compression),
-        directory: directory, policy: policy, blockTarget: blockTarget,
+        layout: layout, policy: policy, blockTarget: blockTarget,
         directOutput: directOutput)
       let result = run.execute(
         pool: pool, inline: inline, ahead: k == 0 ? prefetch?.take() : nil,

@@ -18,7 +18,7 @@ struct InputResult {
 struct InputRun {
   let path: String
   let outputName: String
-  let directory: String
+  let layout: OutputLayout
   let policy: Policy
   let blockTarget: Int
   let directOutput: Bool
@@ -51,9 +51,8 @@ struct InputRun {
     let kept: OutputFile
     let quarantine: OutputFile
     do {
-      kept = try OutputFile(finalPath: "\(directory)/\(keptPath)", direct: directOutput)
-      quarantine = try OutputFile(
-        finalPath: "\(directory)/\(quarantinePath)", direct: directOutput)
+      kept = try OutputFile(in: layout.kept, name: outputName, direct: directOutput)
+      quarantine = try OutputFile(in: layout.quarantine, name: outputName, direct: directOutput)
     } catch {
       result.outputFailed = true
       result.input.error = "cannot write \(error.description)"
@@ -140,8 +139,8 @@ struct InputRun {
           bytes: quarantine.bytesWritten),
       ]
     } catch {
-      unlink(kept.finalPath)
-      unlink(quarantine.finalPath)
+      layout.kept.remove(outputName)
+      layout.quarantine.remove(outputName)
       quarantine.discard()
       result.outputFailed = true
       result.input.error = "cannot write \(error.description)"

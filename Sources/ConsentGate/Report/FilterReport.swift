@@ -65,6 +65,14 @@ public struct FilterReport: Sendable {
     return t.records == 0 ? nil : Double(t.quarantined) / Double(t.records)
   }
 
+  /// `tool`: name, version and the codecs that wrote the outputs.
+  public var tool: JSONValue {
+    .object([
+      ("name", .string(Self.toolName)), ("version", .string(Self.toolVersion)),
+      ("codec", .string(Codecs.description(policy))),
+    ])
+  }
+
   public var policySHA256: String { sha256Hex(Array(policy.canonicalJSON.utf8)) }
 
   public var json: JSONValue {
@@ -79,13 +87,7 @@ public struct FilterReport: Sendable {
         })
     }
     return .object([
-      (
-        "tool",
-        .object([
-          ("name", .string(Self.toolName)), ("version", .string(Self.toolVersion)),
-          ("codec", .string(Codecs.description(policy))),
-        ])
-      ),
+      ("tool", tool),
       ("policy", policy.json),
       ("policy_sha256", .string(policySHA256)),
       ("cutoff", .string(policy.cutoff.rfc3339)),

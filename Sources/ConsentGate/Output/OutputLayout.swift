@@ -1,0 +1,59 @@
+import Foundation
+
+/// The folders of an output directory (SPEC §4, §8), each opened once without following a
+/// link: `kept/`, `quarantine/` and `_done/` (created), `lineage/` (cleared if present).
+struct OutputLayout: Sendable {
+  /// The subfolders the tool owns: each must be a real directory where it exists.
+  static let folders = ["kept", "quarantine", "_done", "lineage", "reports"]
+  /// The subfolders an input must not lie in: the tool clears them.
+  static let clearedFolders = ["kept", "quarantine", "lineage", "_done"]
+
+  let root: OutputFolder
+  let kept: OutputFolder
+  let quarantine: OutputFolder
+  let done: OutputFolder
+  let lineage: OutputFolder?
+
+  init(root: OutputFolder) throws(OutputError) {
+    self.root = root
+    kept = try root.subfolder("kept")
+    quarantine = try root.subfolder("quarantine")
+    done = try root.subfolder("_done")
+    lineage = root.entryKind("lineage") == .missing ? nil : try root.subfolder("lineage")
+  }
+
+  /// Removes every entry of the output folders but the files of `outputNames` (and their
+  /// completion records). Never descends into a subfolder or through a link.
+  func clear(keeping outputNames: [String]) {
+    let names = Set(outputNames)
+    kept.removeAll(keeping: names)
+    quarantine.removeAll(keeping: names)
+    lineage?.removeAll(keeping: names)
+    done.removeAll(keeping: Set(outputNames.map(CompletionRecords.recordName)))
+  }
+
+  /// The first input whose real path lies inside one of `directory`'s cleared output
+  /// folders, which would be deleted before it is read. A folder that is a link is not
+  /// resolved here: the run refuses it anyway (``OutputFolder/requireRealFolders(_:)``).
+  static func inputInsideOutputs(_ inputs: [String], directory: String) -> String? {
+    guard let root = realPath(directory) else { return nil }
+    let folders = clearedFolders.compactMap { name -> String? in
+      var info = stat()
+      let path = root == "/" ? "/\(name)" : "\(root)/\(name)"
+      guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return nil }
+      return path + "/"
+    }
+    guard !folders.isEmpty else { return nil }
+    for input in inputs where input != "-" {
+      guard let real = realPath(input) else { continue }
+      if folders.contains(where: { real.hasPrefix($0) }) { return input }
+    }
+    return nil
+  }
+
+  private static func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+  }
+}
