@@ -48,8 +48,7 @@ let package = Package(
         "CScanKernels",
         "CCodecs",
         .product(name: "Crypto", package: "swift-crypto"),
-      ],
-      swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+      ]
     ),
     .executableTarget(
       name: "consentgate",

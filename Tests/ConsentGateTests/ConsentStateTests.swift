@@ -98,7 +98,7 @@ func stateOf(
   }
 
   @Test func noticeVersions() throws {
-    let p = try makePolicy { $0.noticeVersions = ["v2,v3"] }
+    let p = try makePolicy { $0.noticeVersions = ["v2", "v3"] }
     #expect(
       try stateOf(["u,ai_training,granted,2024-01-01T00:00:00Z,v2,"], policy: p).state == .valid)
     #expect(
@@ -138,11 +138,16 @@ func stateOf(
   }
 
   @Test func grantInEffectIsTheLatest() throws {
-    let facts = try stateOf([
-      "u,ai_training,granted,2024-01-01T00:00:00Z,,",
-      "u,ai_training,granted,2024-05-01T00:00:00Z,,",
-    ])
-    #expect(facts.decidedAt == Timestamp.parseRFC3339("2024-05-01T00:00:00Z"))
+    let index = try loadIndex(
+      policy: try makePolicy(),
+      ledger: """
+        user_id,purpose,status,recorded_at
+        u,ai_training,granted,2024-01-01T00:00:00Z
+        u,ai_training,granted,2024-05-01T00:00:00Z
+
+        """)
+    let facts = Array("u".utf8).withUnsafeBytes { index.facts(for: $0) }
+    #expect(index.decidedAt(facts) == Timestamp.parseRFC3339("2024-05-01T00:00:00Z"))
   }
 
   /// For random ledgers and cutoffs, the index equals a naive rescan of the events.

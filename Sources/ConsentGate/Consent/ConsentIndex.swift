@@ -14,11 +14,13 @@ public struct UserFacts: Sendable, Equatable {
   public var ledgerError: Bool
   /// The user's jurisdiction tags, resolved against the protection set.
   public var tags: SignalSet
-  /// `recorded_at` of the deciding event: for a valid grant, when coverage starts.
-  public var decidedAt: Timestamp?
+  /// `recorded_at` of the deciding event (for a valid grant, when coverage starts) as the
+  /// index packs it, 0 for none: read it with ``ConsentIndex/decidedAt(_:)``. Packed, so
+  /// that the facts stay a plain value (no reference count) on the per-record path.
+  let decidedWord: UInt64
 
   public static let unknown = UserFacts(
-    state: .noConsent, ledgerError: false, tags: SignalSet(), decidedAt: nil)
+    state: .noConsent, ledgerError: false, tags: SignalSet(), decidedWord: 0)
 }
 
 /// A compact map from user id to resolved consent and tag facts, built once per run.
@@ -336,8 +338,15 @@ public struct ConsentIndex: Sendable {
 
   @inline(__always)
   private func time(_ e: Entry) -> Timestamp {
-    let packed = arena.base.loadUnaligned(
-      fromByteOffset: e + ConsentIndex.timeAt, as: UInt64.self)
+    time(packed: arena.base.loadUnaligned(fromByteOffset: e + ConsentIndex.timeAt, as: UInt64.self))
+  }
+
+  /// `recorded_at` of the event that decided `facts`, nil when none did.
+  public func decidedAt(_ facts: UserFacts) -> Timestamp? {
+    facts.decidedWord == 0 ? nil : time(packed: facts.decidedWord)
+  }
+
+  private func time(packed: UInt64) -> Timestamp {
     if packed & ConsentIndex.exactBit != 0 {
       return exactTimes[Int(truncatingIfNeeded: packed & 0xFFFF_FFFF)]
     }
@@ -346,11 +355,12 @@ public struct ConsentIndex: Sendable {
       fraction: (packed & 0xF_FFFF) &* 1_000_000_000_000)
   }
 
-  /// Stores the deciding time: whole microseconds within ±69,000 years pack into the entry.
+  /// Stores the deciding time: whole microseconds within ±69,000 years pack into the entry
+  /// (never as 0: seconds above -2⁴¹ make the packed word positive).
   private mutating func setTime(_ e: Entry, _ t: Timestamp, replacing previous: UInt64?) {
     let micros = t.fraction / 1_000_000_000_000
     let packed: UInt64
-    if t.subFraction == 0, micros * 1_000_000_000_000 == t.fraction,
+    if t.subFraction == 0, t.extraDigits == nil, micros * 1_000_000_000_000 == t.fraction,
       t.seconds > -ConsentIndex.secondsBias, t.seconds < ConsentIndex.secondsBias
     {
       packed = UInt64(t.seconds + ConsentIndex.secondsBias) << 20 | micros
@@ -409,7 +419,8 @@ public struct ConsentIndex: Sendable {
     return UserFacts(
       state: decided ? ConsentState(rawValue: f & 7)! : .noConsent,
       ledgerError: f & 0x08 != 0, tags: tags,
-      decidedAt: decided ? time(e) : nil)
+      decidedWord: decided
+        ? arena.base.loadUnaligned(fromByteOffset: e + ConsentIndex.timeAt, as: UInt64.self) : 0)
   }
 
   /// The facts about `id`; a user the index does not know has no consent and no tags.

@@ -22,9 +22,12 @@ public struct Explanation: Sendable {
     if userId.isEmpty {
       verdict = Verdict(reason: .missingUserID)
     } else {
-      verdict = RecordDecider.decide(policy: policy, facts: facts, recordSignals: SignalSet()) {
+      let grantedAt = loader.index.decidedAt(facts)
+      verdict = RecordDecider.decide(
+        policy: policy, facts: facts, recordSignals: SignalSet(), grantedAt: { grantedAt }
+      ) {
         // A record made after the grant; rows 10–11 depend on each record's own time.
-        facts.decidedAt.map(RecordTime.at) ?? .missing
+        grantedAt.map(RecordTime.at) ?? .missing
       }
     }
     return Explanation(

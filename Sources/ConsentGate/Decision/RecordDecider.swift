@@ -22,9 +22,11 @@ public struct Verdict: Sendable, Equatable {
 /// Room for unescaped user ids: a raw region that does not move between resets, so the ids
 /// of a whole block can be looked up together after the block was examined.
 public final class IdScratch {
-  private var base: UnsafeMutableRawPointer
-  private var capacity: Int
-  private var used = 0
+  // One thread's scratch, touched once per record: no accesses overlap, so the runtime's
+  // exclusivity check is off.
+  @exclusivity(unchecked) private var base: UnsafeMutableRawPointer
+  @exclusivity(unchecked) private var capacity: Int
+  @exclusivity(unchecked) private var used = 0
 
   public init(capacity: Int = 4096) {
     self.capacity = capacity
@@ -66,7 +68,8 @@ public final class RecordDecider {
   private let countryFields: Range<Int>
   private let timeField: Int?
   private let idScratch = IdScratch()
-  private var textScratch: [UInt8] = []
+  /// One thread's scratch (a decider is never shared): exclusivity check off.
+  @exclusivity(unchecked) private var textScratch: [UInt8] = []
 
   public init(policy: Policy, index: ConsentIndex) {
     self.policy = policy
@@ -163,7 +166,10 @@ public final class RecordDecider {
     -> Verdict
   {
     if let early = examined.early { return early }
-    return RecordDecider.decide(policy: policy, facts: facts, recordSignals: examined.signals) {
+    return RecordDecider.decide(
+      policy: policy, facts: facts, recordSignals: examined.signals,
+      grantedAt: { index.decidedAt(facts) }
+    ) {
       guard timeField != nil else { return .missing }
       let field = examined.time
       if field.duplicate { return .duplicate }
@@ -180,10 +186,11 @@ public final class RecordDecider {
   }
 
   /// Rows 6–13 of SPEC §3.3 for a record whose user id was read: its user's facts, the
-  /// record's own country signals, and its time, asked for only when rows 10–11 need it.
+  /// record's own country signals, and the grant's and the record's times, asked for only
+  /// when rows 10–11 need them.
   public static func decide(
     policy: Policy, facts: UserFacts, recordSignals: SignalSet,
-    recordTime: () -> RecordTime
+    grantedAt: () -> Timestamp?, recordTime: () -> RecordTime
   ) -> Verdict {
     let isProtected: Bool
     let counted: JurisdictionCount
@@ -228,7 +235,7 @@ public final class RecordDecider {
       case .duplicate: return Verdict(reason: .duplicateKey, jurisdiction: counted)
       case .missing: return Verdict(reason: .missingTimestamp, jurisdiction: counted)
       case .at(let time):
-        if let grantedAt = facts.decidedAt, time < grantedAt {
+        if let grantedAt = grantedAt(), time < grantedAt {
           return Verdict(reason: .predatesConsent, jurisdiction: counted)
         }
       }

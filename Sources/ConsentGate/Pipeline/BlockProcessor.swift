@@ -44,9 +44,11 @@ public final class BlockProcessor {
   private let gzip: GzipMemberWriter?
   /// Uncompressed kept lines are handed on as runs of the block instead of being copied.
   private let keepsByReference: Bool
-  private var keptPlain: [UInt8] = []
-  private var quarantinePlain: [UInt8] = []
-  private var runScratch: [ByteRun] = []
+  // Scratch owned by the one thread that runs this processor, modified for every record:
+  // no two accesses can overlap, so the runtime's exclusivity check (1-2 % of a run) is off.
+  @exclusivity(unchecked) private var keptPlain: [UInt8] = []
+  @exclusivity(unchecked) private var quarantinePlain: [UInt8] = []
+  @exclusivity(unchecked) private var runScratch: [ByteRun] = []
 
   /// With `keptByReference`, uncompressed kept lines come out as ``BlockOutcome/keptRuns``
   /// of the block (the pipeline's writer writes them from there); otherwise as bytes.
@@ -129,10 +131,11 @@ public final class BlockProcessor {
     var record: Int
   }
 
-  private var lines: [Line] = []
-  private var examined: [RecordDecider.Examined] = []
-  private var ids: [UnsafeRawBufferPointer] = []
-  private var found: [ConsentIndex.Entry?] = []
+  // Per-block scratch of this processor's thread: unchecked as `keptPlain` above.
+  @exclusivity(unchecked) private var lines: [Line] = []
+  @exclusivity(unchecked) private var examined: [RecordDecider.Examined] = []
+  @exclusivity(unchecked) private var ids: [UnsafeRawBufferPointer] = []
+  @exclusivity(unchecked) private var found: [ConsentIndex.Entry?] = []
   private let idScratch = IdScratch(capacity: 1 << 20)
 
   /// Two passes: the first frames and examines every line and collects the user ids; the

@@ -71,7 +71,8 @@ public final class RecordScanner {
   private let active: UnsafeMutablePointer<UInt64>
   private let seen: UnsafeMutablePointer<UInt64>
   private let elementIndex: UnsafeMutablePointer<Int>
-  private var keyScratch: [UInt8] = []
+  /// One thread's scratch (a scanner is never shared): exclusivity check off.
+  @exclusivity(unchecked) private var keyScratch: [UInt8] = []
   private let rootTargets: UInt64
   private let rootEnters: UInt64
   /// When set, the ranges of all top-level keys are collected into ``topLevelKeys`` (for
