@@ -1,7 +1,9 @@
 #if defined(__linux__)
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,6 +29,17 @@ int cg_nice_this_thread(int nice) {
   return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
 #else
   (void)nice;
+  return 0;
+#endif
+}
+
+int cg_die_with_parent(void) {
+#if defined(__linux__)
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
+  // The parent may have died between the two calls: then no signal will ever come.
+  return getppid() == parent ? 0 : 1;
+#else
   return 0;
 #endif
 }

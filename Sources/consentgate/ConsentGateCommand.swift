@@ -33,7 +33,9 @@ struct ConsentGateCommand: ParsableCommand {
     commandName: "consentgate",
     abstract: "Keep EU/EEA records in an AI training corpus only with valid opt-in consent.",
     version: FilterReport.toolVersion,
-    subcommands: [FilterCommand.self, ExplainCommand.self, GenerateCommand.self]
+    subcommands: [
+      FilterCommand.self, ExplainCommand.self, GenerateCommand.self, MergeReportsCommand.self,
+    ]
   )
 }
 

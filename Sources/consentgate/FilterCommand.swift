@@ -46,6 +46,16 @@ struct FilterCommand: ParsableCommand {
   @Flag(help: "Keep the outputs of inputs an earlier run into --out completed unchanged.")
   var resume = false
 
+  @Option(
+    help: "A file listing input paths, one a line, added to the command line's (repeatable).")
+  var inputsFrom: [String] = []
+
+  @Option(
+    help: ArgumentHelp(
+      "Run shard I of N of the inputs (I/N), or auto: from CONSENTGATE_SHARD, a Slurm array or a Kubernetes Indexed Job.",
+      valueName: "I/N|auto"))
+  var shard: String?
+
   @Argument(help: "Input files (gzip or plain JSONL); - is stdin.")
   var inputs: [String] = []
 
@@ -68,7 +78,35 @@ struct FilterCommand: ParsableCommand {
       throw usageFailure(error)
     }
     guard let outDir = settings.out else { throw usageFailure(UsageError("--out is required")) }
+    var inputs = self.inputs
+    for list in inputsFrom {
+      do {
+        inputs += try InputList.read(list)
+      } catch {
+        throw usageFailure(error)
+      }
+    }
     guard !inputs.isEmpty else { throw usageFailure(UsageError("at least one input is required")) }
+    var shard: Shard?
+    if let text = self.shard {
+      do {
+        if text == "auto" {
+          let (found, source) = try Shard.fromEnvironment(ProcessInfo.processInfo.environment)
+          shard = found
+          if !(settings.quiet ?? false) { printError("consentgate: shard \(found) from \(source)") }
+        } else {
+          shard = try Shard.parse(text, from: "--shard")
+          if !(settings.quiet ?? false) { printError("consentgate: shard \(text) from --shard") }
+        }
+      } catch {
+        throw usageFailure(error)
+      }
+      // An engine's retry must never run beside an orphan of the same shard.
+      guard Shard.dieWithParent() else {
+        printError("consentgate: the process that started this shard is gone; stopping")
+        throw ExitCode(70)
+      }
+    }
     if settings.resume == true && settings.cutoff == nil {
       throw usageFailure(UsageError("--resume needs an explicit --cutoff"))
     }
@@ -86,6 +124,7 @@ struct FilterCommand: ParsableCommand {
     config.resume = settings.resume ?? false
     config.inputsInFlight = inputsInFlight
     config.directOutput = !noDirectIO
+    config.shard = shard
 
     let progress = ProgressLine(enabled: !isQuiet && isatty(2) != 0)
     let report: FilterReport
@@ -131,7 +170,8 @@ struct FilterCommand: ParsableCommand {
     var lines = rows.map {
       $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1
     }
-    lines.append("report: \(outDir)/report.json (\(seconds)s)")
+    let reportPath = report.shard.map { "reports/\($0.reportName)" } ?? "report.json"
+    lines.append("report: \(outDir)/\(reportPath) (\(seconds)s)")
     return lines.joined(separator: "\n")
   }
 

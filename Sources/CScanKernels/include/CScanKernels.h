@@ -123,6 +123,11 @@ void *cg_remap(void *old_address, size_t old_size, size_t new_size);
 /// success; does nothing elsewhere.
 int cg_nice_this_thread(int nice);
 
+/// Asks the kernel to SIGKILL this process when the thread that started it exits (Linux
+/// `PR_SET_PDEATHSIG`), so that a shard never outlives the engine task that ran it. Returns
+/// 0, 1 when the parent is already gone, -1 on failure; does nothing elsewhere.
+int cg_die_with_parent(void);
+
 /// Starts writing back the dirty pages of `fd` in `[offset, offset + length)` without waiting
 /// for them (Linux `sync_file_range` with `SYNC_FILE_RANGE_WRITE`), so that a later `fsync`
 /// finds little left to do. Returns 0 on success; does nothing elsewhere.

@@ -22,14 +22,30 @@ struct OutputLayout: Sendable {
     lineage = root.entryKind("lineage") == .missing ? nil : try root.subfolder("lineage")
   }
 
-  /// Removes every entry of the output folders but the files of `outputNames` (and their
-  /// completion records). Never descends into a subfolder or through a link.
-  func clear(keeping outputNames: [String]) {
+  /// Removes the entries of the output folders that belong to an output name `owns`
+  /// accepts (their temporaries and completion records included), but for the files of
+  /// `outputNames`. Never descends into a subfolder or through a link.
+  func clear(keeping outputNames: [String], owns: (String) -> Bool) {
     let names = Set(outputNames)
-    kept.removeAll(keeping: names)
-    quarantine.removeAll(keeping: names)
-    lineage?.removeAll(keeping: names)
-    done.removeAll(keeping: Set(outputNames.map(CompletionRecords.recordName)))
+    for folder in [kept, quarantine, lineage].compactMap({ $0 }) {
+      for entry in folder.entries() where !names.contains(entry) {
+        if owns(Self.committedName(entry)) { folder.remove(entry) }
+      }
+    }
+    for entry in done.entries() {
+      var name = Self.committedName(entry)
+      if name.hasSuffix(".json") { name.removeLast(5) }
+      if entry == CompletionRecords.recordName(name) && names.contains(name) { continue }
+      if owns(name) { done.remove(entry) }
+    }
+  }
+
+  /// The final name an entry stands for: a temporary `.NAME.tmp-TOKEN` stands for `NAME`.
+  static func committedName(_ entry: String) -> String {
+    guard entry.hasPrefix("."), let tmp = entry.range(of: ".tmp-", options: .backwards) else {
+      return entry
+    }
+    return String(entry[entry.index(after: entry.startIndex)..<tmp.lowerBound])
   }
 
   /// The first input whose real path lies inside one of `directory`'s cleared output

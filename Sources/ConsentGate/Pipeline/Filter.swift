@@ -22,6 +22,9 @@ public struct FilterConfiguration: Sendable {
   /// Write `kept/` and `quarantine/` around the page cache (`O_DIRECT`) where the file system
   /// allows it: buffered writes cost a quarter of a core here (see ``DirectWriter``).
   public var directOutput = true
+  /// Run only this share of the inputs (SPEC §10): the report goes to `DIR/reports/`, and
+  /// only this shard's inputs' files are cleared.
+  public var shard: Shard?
 
   public init(policy: Policy, inputs: [String], outputDirectory: String) {
     self.policy = policy
@@ -96,9 +99,21 @@ public struct Filter: Sendable {
   /// The output file name of an input: its file name without a trailing `.gz`, plus the
   /// output compression's suffix; stdin is `stdin.jsonl`.
   public static func outputName(forInput path: String, compression: OutputCompression) -> String {
+    let stem = outputStem(forInput: path)
+    return compression == .gzip ? stem + ".gz" : stem
+  }
+
+  /// An input's output name before the compression's suffix.
+  static func outputStem(forInput path: String) -> String {
     var name = path == "-" ? "stdin.jsonl" : InputSource.fileName(of: path)
     if name.hasSuffix(".gz") { name.removeLast(3) }
-    return compression == .gzip ? name + ".gz" : name
+    return name
+  }
+
+  /// Every name an input's outputs may have had under any output compression.
+  static func outputNameVariants(forInput path: String) -> [String] {
+    let stem = outputStem(forInput: path)
+    return [stem, stem + ".gz", stem + ".zst"]
   }
 
   /// Runs the filter. Warnings and per-input errors go into the report; `onMessage` gets one
@@ -118,6 +133,15 @@ public struct Filter: Sendable {
       }
       names[name] = input
     }
+    // A shard runs its share of the inputs, in output-name order.
+    let inputs =
+      config.shard.map { shard in
+        shard.select(
+          outputNames: config.inputs.map {
+            Filter.outputName(forInput: $0, compression: policy.compression)
+          }
+        ).map { config.inputs[$0] }
+      } ?? config.inputs
     let dir = config.outputDirectory
     if let inside = OutputLayout.inputInsideOutputs(config.inputs, directory: dir) {
       throw .usage(
@@ -136,17 +160,29 @@ public struct Filter: Sendable {
     } catch {
       throw .output(error)
     }
-    root.remove("report.json")
+    // The report this run replaces: a shard's own, never DIR/report.json (SPEC §10).
+    let reportFolder: OutputFolder
+    let reportName = config.shard?.reportName ?? "report.json"
+    if config.shard != nil {
+      do {
+        reportFolder = try root.subfolder("reports")
+      } catch {
+        throw .output(error)
+      }
+    } else {
+      reportFolder = root
+    }
+    reportFolder.remove(reportName)
 
     // The first input is read ahead on the idle core while the side files load. Not under
     // --resume, which may take that input from an earlier run; only from a regular file,
     // since a read from stdin or a FIFO can block, and a bad ledger must end the run at once.
     let prefetch =
-      config.threads > 1 && config.readAhead > 0 && !config.resume && !config.inputs.isEmpty
+      config.threads > 1 && config.readAhead > 0 && !config.resume && !inputs.isEmpty
         && !(config.consentFiles.isEmpty && config.jurisdictionFiles.isEmpty)
-        && Filter.isRegularFile(config.inputs[0])
+        && Filter.isRegularFile(inputs[0])
       ? InputPrefetch(
-        path: config.inputs[0], blockTarget: config.blockTarget,
+        path: inputs[0], blockTarget: config.blockTarget,
         maxRecordBytes: policy.maxRecordBytes, budget: config.readAhead)
       : nil
     // Whatever stops the run, the read-ahead thread stops before this returns.
@@ -160,6 +196,7 @@ public struct Filter: Sendable {
     }
 
     var report = FilterReport(policy: policy, startedAt: startedAt, threads: config.threads)
+    report.shard = config.shard
     report.consentFiles = loader.consentFiles
     report.jurisdictionFiles = loader.jurisdictionFiles
     if policy.unknownJurisdiction == .allow && !policy.protection.coversEveryone {
@@ -178,18 +215,22 @@ public struct Filter: Sendable {
       tool: report.tool, policySHA256: report.policySHA256,
       sideFiles: loader.consentFiles.map { ("consent", $0.sha256) }
         + loader.jurisdictionFiles.map { ("jurisdictions", $0.sha256) })
-    let outputNames = config.inputs.map {
+    let outputNames = inputs.map {
       Filter.outputName(forInput: $0, compression: policy.compression)
     }
     // Whatever this run will not write goes: other inputs' files, other suffixes, stray
     // temporaries and anything planted. Under --resume the files of this run's inputs stay
     // until they are checked.
-    layout.clear(keeping: config.resume ? outputNames : [])
+    // A shard clears only its own inputs' files: other shards may be writing theirs now.
+    let owned = Set(inputs.flatMap(Filter.outputNameVariants))
+    layout.clear(
+      keeping: config.resume ? outputNames : [],
+      owns: config.shard == nil ? { _ in true } : { owned.contains($0) })
 
     // Which inputs to run: under --resume, completed ones are taken as they are.
-    var results = [InputResult?](repeating: nil, count: config.inputs.count)
+    var results = [InputResult?](repeating: nil, count: inputs.count)
     var todo: [Int] = []
-    for (k, input) in config.inputs.enumerated() {
+    for (k, input) in inputs.enumerated() {
       if config.resume {
         switch completion.check(input: input, outputName: outputNames[k]) {
         case .reuse(let input, let outputs):
@@ -210,7 +251,7 @@ public struct Filter: Sendable {
       config.threads > 1
       ? max(1, min(todo.count, config.inputsInFlight ?? min(config.threads, cores))) : 1
     let lane = Lanes(
-      inputs: config.inputs, todo: todo, layout: layout, policy: policy,
+      inputs: inputs, todo: todo, layout: layout, policy: policy,
       blockTarget: config.blockTarget, directOutput: config.directOutput, prefetch: prefetch)
     withoutActuallyEscaping(onMessage) { onMessage in
       withoutActuallyEscaping(onProgress) { onProgress in
@@ -268,9 +309,9 @@ public struct Filter: Sendable {
     report.finishedAt = Timestamp.now()
     do {
       let text = report.json.bytes(sorted: false, indent: 0) + [0x0A]
-      try writeAtomically(text, to: "report.json", in: root)
+      try writeAtomically(text, to: reportName, in: reportFolder)
     } catch {
-      onMessage("cannot write \(dir)/report.json: \(error.detail)")
+      onMessage("cannot write \(reportFolder.path)/\(reportName): \(error.detail)")
       applicable.append(.outputError)
     }
     // Where several apply, the lowest non-zero exit code wins.

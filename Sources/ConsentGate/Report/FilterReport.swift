@@ -44,6 +44,8 @@ public struct FilterReport: Sendable {
   public var startedAt: Timestamp
   public var finishedAt: Timestamp
   public var threads: Int
+  /// Set for a shard run (SPEC §10): its report has a `shard` key.
+  public var shard: Shard?
 
   public init(policy: Policy, startedAt: Timestamp, threads: Int) {
     self.policy = policy
@@ -86,53 +88,62 @@ public struct FilterReport: Sendable {
           ])
         })
     }
-    return .object([
-      ("tool", tool),
-      ("policy", policy.json),
-      ("policy_sha256", .string(policySHA256)),
-      ("cutoff", .string(policy.cutoff.rfc3339)),
-      (
-        "inputs",
-        .array(
-          inputs.map { input in
-            var members: [(String, JSONValue)] = [
-              ("path", .string(input.path)),
-              ("sha256", input.sha256.map(JSONValue.string) ?? .null),
-              ("bytes_compressed", .int(Int64(input.bytesCompressed))),
-              ("bytes_uncompressed", .int(Int64(input.bytesUncompressed))),
-              ("lines", .int(Int64(input.counts.lines))),
-              ("blank_lines", .int(Int64(input.counts.blankLines))),
-              ("records", .int(Int64(input.counts.records))),
-              ("kept", .int(Int64(input.counts.kept))),
-              ("dropped", .int(Int64(input.counts.dropped))),
-              ("quarantined", .int(Int64(input.counts.quarantined))),
-              ("status", .string(input.status.rawValue)),
-            ]
-            if let error = input.error { members.append(("error", .string(error))) }
-            if input.resumed { members.append(("resumed", .bool(true))) }
-            return .object(members)
-          })
-      ),
-      ("consent", sideFiles(consentFiles)),
-      ("jurisdictions", sideFiles(jurisdictionFiles)),
-      (
-        "totals",
-        .object([
-          ("records", .int(Int64(t.records))), ("kept", .int(Int64(t.kept))),
-          ("dropped", .int(Int64(t.dropped))), ("quarantined", .int(Int64(t.quarantined))),
-        ])
-      ),
-      ("reasons", .object(Reason.allCases.map { ($0.code, .int(Int64(t.count(of: $0)))) })),
-      (
-        "jurisdiction",
-        .object(
-          JurisdictionCount.allCases.map { ($0.key, .int(Int64(t.jurisdiction[$0.rawValue]))) })
-      ),
-      ("outputs", .array(outputs.map(\.json))),
-      ("warnings", .array(warnings.map(JSONValue.string))),
-      ("started_at", .string(startedAt.rfc3339)),
-      ("finished_at", .string(finishedAt.rfc3339)),
-      ("threads", .int(Int64(threads))),
-    ])
+    return .object(
+      [
+        ("tool", tool),
+        ("policy", policy.json),
+        ("policy_sha256", .string(policySHA256)),
+        ("cutoff", .string(policy.cutoff.rfc3339)),
+        (
+          "inputs",
+          .array(
+            inputs.map { input in
+              var members: [(String, JSONValue)] = [
+                ("path", .string(input.path)),
+                ("sha256", input.sha256.map(JSONValue.string) ?? .null),
+                ("bytes_compressed", .int(Int64(input.bytesCompressed))),
+                ("bytes_uncompressed", .int(Int64(input.bytesUncompressed))),
+                ("lines", .int(Int64(input.counts.lines))),
+                ("blank_lines", .int(Int64(input.counts.blankLines))),
+                ("records", .int(Int64(input.counts.records))),
+                ("kept", .int(Int64(input.counts.kept))),
+                ("dropped", .int(Int64(input.counts.dropped))),
+                ("quarantined", .int(Int64(input.counts.quarantined))),
+                ("status", .string(input.status.rawValue)),
+              ]
+              if let error = input.error { members.append(("error", .string(error))) }
+              if input.resumed { members.append(("resumed", .bool(true))) }
+              return .object(members)
+            })
+        ),
+        ("consent", sideFiles(consentFiles)),
+        ("jurisdictions", sideFiles(jurisdictionFiles)),
+        (
+          "totals",
+          .object([
+            ("records", .int(Int64(t.records))), ("kept", .int(Int64(t.kept))),
+            ("dropped", .int(Int64(t.dropped))), ("quarantined", .int(Int64(t.quarantined))),
+          ])
+        ),
+        ("reasons", .object(Reason.allCases.map { ($0.code, .int(Int64(t.count(of: $0)))) })),
+        (
+          "jurisdiction",
+          .object(
+            JurisdictionCount.allCases.map { ($0.key, .int(Int64(t.jurisdiction[$0.rawValue]))) })
+        ),
+        ("outputs", .array(outputs.map(\.json))),
+        ("warnings", .array(warnings.map(JSONValue.string))),
+        ("started_at", .string(startedAt.rfc3339)),
+        ("finished_at", .string(finishedAt.rfc3339)),
+        ("threads", .int(Int64(threads))),
+      ]
+        + (shard.map {
+          [
+            (
+              "shard",
+              .object([("index", .int(Int64($0.index))), ("count", .int(Int64($0.count)))])
+            )
+          ]
+        } ?? []))
   }
 }
