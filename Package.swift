@@ -16,6 +16,9 @@ let package = Package(
     .trait(
       name: "LIBDEFLATE",
       description: "libdeflate for gzip output levels 4-9 (Debian libdeflate-dev)"),
+    .trait(
+      name: "ZSTD",
+      description: "zstd inputs and --compression zstd through libzstd (Debian libzstd-dev)"),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,16 +32,19 @@ let package = Package(
     ),
     // SSE2 kernel for the JSON string scan: Swift's SIMD types do not compile to it.
     .target(name: "CScanKernels"),
-    // Wrappers over ISA-L and libdeflate, compiled to stubs unless a trait enables them.
+    // Wrappers over ISA-L, libdeflate and libzstd, compiled to stubs unless a trait enables
+    // them.
     .target(
       name: "CCodecs",
       cSettings: [
         .define("CG_ISAL", .when(traits: ["ISAL"])),
         .define("CG_LIBDEFLATE", .when(traits: ["LIBDEFLATE"])),
+        .define("CG_ZSTD", .when(traits: ["ZSTD"])),
       ],
       linkerSettings: [
         .linkedLibrary("isal", .when(traits: ["ISAL"])),
         .linkedLibrary("deflate", .when(traits: ["LIBDEFLATE"])),
+        .linkedLibrary("zstd", .when(traits: ["ZSTD"])),
       ]
     ),
     .target(

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with AddressSanitizer and runs one for a while.
 #   Fuzz/run.sh TARGET [SECONDS] [extra libFuzzer options]
-# TARGET is scan, gzip, ledger, decide or deflate. Seeds are in Fuzz/corpus/TARGET; crashes go
+# TARGET is scan, gzip, ledger, decide, deflate or zstd (built with the ZSTD trait, which needs
+# libzstd-dev). Seeds are in Fuzz/corpus/TARGET; crashes go
 # to Fuzz/artifacts/. Replay a crash without the fuzzer: swift run consentgate-fuzz TARGET FILE
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: Fuzz/run.sh scan|gzip|ledger|decide|deflate [seconds]}
+target=${1:?usage: Fuzz/run.sh scan|gzip|ledger|decide|deflate|zstd [seconds]}
 seconds=${2:-600}
 shift $(( $# >= 2 ? 2 : 1 ))
-swift build -c release --product consentgate-fuzz --scratch-path .build-fuzz \
+traits=()
+[[ "$target" == zstd ]] && traits=(--traits ZSTD)
+swift build -c release --product consentgate-fuzz --scratch-path .build-fuzz "${traits[@]}" \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
   -Xcc -fsanitize=fuzzer-no-link,address \
   -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null  # gold crashes on ASan objects

@@ -111,6 +111,60 @@ func fuzzGzip(_ data: UnsafeRawBufferPointer) {
   }
 }
 
+/// libzstd's streaming decoder given the whole input in one piece, frame after frame: the
+/// decoded bytes, or nil when the data is bad or ends inside a frame.
+func referenceUnzstd(_ data: UnsafeRawBufferPointer) -> [UInt8]? {
+  guard let decoder = cg_zstd_decoder_new() else { return nil }
+  defer { cg_zstd_decoder_free(decoder) }
+  var out: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 1 << 16)
+  var at = 0
+  var boundary = true
+  while true {
+    var consumed = 0
+    var produced = 0
+    let rc = chunk.withUnsafeMutableBytes { c in
+      cg_zstd_decode(
+        decoder, (data.baseAddress! + at).assumingMemoryBound(to: UInt8.self), data.count - at,
+        &consumed, c.baseAddress!.assumingMemoryBound(to: UInt8.self), c.count, &produced)
+    }
+    if rc < 0 { return nil }
+    at += consumed
+    out += chunk[0..<produced]
+    if rc == 1 {
+      boundary = true
+    } else if consumed > 0 {
+      boundary = false
+    }
+    if at == data.count && produced == 0 && rc != 1 { return boundary ? out : nil }
+    if at == data.count && rc == 1 { return out }
+  }
+}
+
+/// zstd reader (with the ZSTD trait): any bytes that start like zstd decode, in pieces of odd
+/// sizes, exactly as libzstd decodes them whole, or fail where it fails.
+func fuzzZstd(_ data: UnsafeRawBufferPointer) {
+  guard Codecs.hasZstd, data.count >= 4, DecodingReader.startsZstd(Array(data.prefix(4))) else {
+    return
+  }
+  withScratchFile(data) { path in
+    var ours: [UInt8]? = []
+    do {
+      let reader = try DecodingReader(source: try InputSource(path: path), chunkSize: 61)
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 97, alignment: 1)
+      defer { buffer.deallocate() }
+      while true {
+        let n = try reader.read(into: buffer)
+        if n == 0 { break }
+        ours! += buffer[0..<n]
+      }
+    } catch {
+      ours = nil
+    }
+    precondition(ours == referenceUnzstd(data), "the reader and libzstd disagree")
+  }
+}
+
 let ledgerPolicy: Policy = {
   var s = PolicySettings()
   s.cutoff = "2025-01-01T00:00:00Z"
@@ -209,7 +263,7 @@ func fuzzDeflate(_ data: UnsafeRawBufferPointer) {
 
 nonisolated(unsafe) let targets: [String: FuzzTarget] = [
   "scan": fuzzScan, "gzip": fuzzGzip, "ledger": fuzzLedger, "decide": fuzzDecide,
-  "deflate": fuzzDeflate,
+  "deflate": fuzzDeflate, "zstd": fuzzZstd,
 ]
 
 nonisolated(unsafe) var selected: FuzzTarget = fuzzScan
@@ -228,7 +282,8 @@ enum FuzzMain {
   static func main() {
     var args = CommandLine.arguments
     guard args.count >= 2, let target = targets[args[1]] else {
-      print("usage: consentgate-fuzz scan|gzip|ledger|decide|deflate [libFuzzer options | files…]")
+      print(
+        "usage: consentgate-fuzz scan|gzip|ledger|decide|deflate|zstd [libFuzzer options | files…]")
       exit(64)
     }
     selected = target

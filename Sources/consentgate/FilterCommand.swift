@@ -24,10 +24,10 @@ struct FilterCommand: ParsableCommand {
   @Option(help: "Exit 3 when quarantined ÷ records is above this fraction.")
   var maxQuarantineRatio: Double?
 
-  @Option(help: "Output compression: gzip or none.")
+  @Option(help: "Output compression: gzip, none or zstd (builds with the ZSTD trait).")
   var compression: String?
 
-  @Option(help: "Gzip level 1…9 (default 6).")
+  @Option(help: "Gzip level 1…9 (default 6), zstd level 1…19 (default 3).")
   var level: Int64?
 
   @Option(help: "Worker threads (default: the number of cores).")

@@ -58,4 +58,31 @@ size_t cg_deflate_bound(size_t in_len);
 size_t cg_deflate_raw(cg_deflater *deflater, const uint8_t *in, size_t in_len, uint8_t *out,
                       size_t out_cap);
 
+/// zstd (the ZSTD trait, Debian libzstd-dev). A streaming decoder over a sequence of frames
+/// (skippable frames skipped), with the window limited to 2^27 bytes (128 MiB, what `zstd -d`
+/// accepts by default): a larger one is an error, never an allocation.
+typedef struct cg_zstd_decoder cg_zstd_decoder;
+
+cg_zstd_decoder *cg_zstd_decoder_new(void);
+void cg_zstd_decoder_free(cg_zstd_decoder *decoder);
+/// Decodes from `in` into `out`. Returns 1 when a frame (or skippable frame) has just ended
+/// and everything of it is in `out`, 0 when more input or output room is needed, or -1 on an
+/// error, whose text `cg_zstd_decoder_error` gives.
+int cg_zstd_decode(cg_zstd_decoder *decoder, const uint8_t *in, size_t in_len, size_t *consumed,
+                   uint8_t *out, size_t out_len, size_t *produced);
+const char *cg_zstd_decoder_error(cg_zstd_decoder *decoder);
+
+/// A zstd compressor at one level (1-19); one frame per call, with its content size and
+/// checksum.
+typedef struct cg_zstd_encoder cg_zstd_encoder;
+
+cg_zstd_encoder *cg_zstd_encoder_new(int level);
+void cg_zstd_encoder_free(cg_zstd_encoder *encoder);
+size_t cg_zstd_bound(size_t in_len);
+/// Returns the bytes written, or 0 on an error (`out_cap` too small).
+size_t cg_zstd_compress_frame(cg_zstd_encoder *encoder, const uint8_t *in, size_t in_len,
+                              uint8_t *out, size_t out_cap);
+/// libzstd's version, e.g. "1.5.4".
+const char *cg_zstd_version(void);
+
 #endif

@@ -19,7 +19,20 @@ public enum ConsentCoverage: String, Sendable, CaseIterable {
 
 /// The compression of output files.
 public enum OutputCompression: String, Sendable, CaseIterable {
-  case gzip, none
+  case gzip, none, zstd
+
+  /// What output file names end with.
+  public var suffix: String {
+    switch self {
+    case .gzip: ".gz"
+    case .zstd: ".zst"
+    case .none: ""
+    }
+  }
+
+  /// `--level` when none is given, and the levels allowed.
+  var defaultLevel: Int { self == .zstd ? 3 : 6 }
+  var levels: ClosedRange<Int> { self == .zstd ? 1...19 : 1...9 }
 }
 
 /// Every option that affects decisions or output bytes (SPEC §4 `policy`). Its
@@ -327,8 +340,18 @@ public struct PolicySettings: Sendable, Equatable {
       }
       p.maxQuarantineRatio = v
     }
+    if p.compression == .zstd && !Codecs.hasZstd {
+      throw UsageError(
+        "--compression zstd: zstd support not built (build with the ZSTD trait, libzstd-dev)")
+    }
+    p.level = p.compression.defaultLevel
     if let v = level {
-      guard (1...9).contains(v) else { throw UsageError("--level must be 1 to 9") }
+      let allowed = p.compression.levels
+      guard allowed.contains(Int(clamping: v)) else {
+        throw UsageError(
+          "--level must be \(allowed.lowerBound) to \(allowed.upperBound) for \(p.compression.rawValue)"
+        )
+      }
       p.level = Int(v)
     }
     if lineage == true {

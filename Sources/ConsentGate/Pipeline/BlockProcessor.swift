@@ -41,7 +41,7 @@ public struct ByteRun: Sendable, Equatable {
 /// objects, keys in the order `source`, `line`, `reason`, then the payload (SPEC §4).
 public final class BlockProcessor {
   public let decider: RecordDecider
-  private let gzip: GzipMemberWriter?
+  private let compressor: (any BlockCompressor)?
   /// Uncompressed kept lines are handed on as runs of the block instead of being copied.
   private let keepsByReference: Bool
   // Scratch owned by the one thread that runs this processor, modified for every record:
@@ -54,8 +54,8 @@ public final class BlockProcessor {
   /// of the block (the pipeline's writer writes them from there); otherwise as bytes.
   public init(policy: Policy, index: ConsentIndex, keptByReference: Bool = false) {
     decider = RecordDecider(policy: policy, index: index)
-    gzip = policy.compression == .gzip ? GzipMemberWriter(level: policy.level) : nil
-    keepsByReference = keptByReference && gzip == nil
+    compressor = makeBlockCompressor(policy.compression, level: policy.level)
+    keepsByReference = keptByReference && compressor == nil
     // Room for a block of typical records up front, so the per-line arrays do not grow by
     // doubling during the first blocks (a block of tiny records grows them once, for good).
     let typicalLines = 4096
@@ -111,10 +111,10 @@ public final class BlockProcessor {
       outcome.keptRuns.removeAll(keepingCapacity: true)
       swap(&outcome.keptRuns, &runScratch)
     }
-    if let gzip {
-      if !keptPlain.isEmpty { gzip.compress(keptPlain, appendingTo: &outcome.kept) }
+    if let compressor {
+      if !keptPlain.isEmpty { compressor.compress(keptPlain, appendingTo: &outcome.kept) }
       if !quarantinePlain.isEmpty {
-        gzip.compress(quarantinePlain, appendingTo: &outcome.quarantine)
+        compressor.compress(quarantinePlain, appendingTo: &outcome.quarantine)
       }
     } else {
       // Hand the filled buffers over and keep the empty ones: no copy.

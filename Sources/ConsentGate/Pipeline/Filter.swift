@@ -96,17 +96,20 @@ public struct Filter: Sendable {
     return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
   }
 
-  /// The output file name of an input: its file name without a trailing `.gz`, plus the
-  /// output compression's suffix; stdin is `stdin.jsonl`.
+  /// The output file name of an input: its file name without a trailing `.gz` or `.zst`,
+  /// plus the output compression's suffix; stdin is `stdin.jsonl`.
   public static func outputName(forInput path: String, compression: OutputCompression) -> String {
-    let stem = outputStem(forInput: path)
-    return compression == .gzip ? stem + ".gz" : stem
+    outputStem(forInput: path) + compression.suffix
   }
 
   /// An input's output name before the compression's suffix.
   static func outputStem(forInput path: String) -> String {
     var name = path == "-" ? "stdin.jsonl" : InputSource.fileName(of: path)
-    if name.hasSuffix(".gz") { name.removeLast(3) }
+    if name.hasSuffix(".gz") {
+      name.removeLast(3)
+    } else if name.hasSuffix(".zst") {
+      name.removeLast(4)
+    }
     return name
   }
 

@@ -40,8 +40,14 @@ struct InputRun {
       }
     } catch {
       result.input.status = error.status
-      result.input.error = message(for: error, afterLine: 0)
-      onMessage(result.input.error!)
+      let text = message(for: error, afterLine: 0)
+      onMessage(text)
+      // SPEC §12 names this one's `error` text exactly.
+      if case .unreadable(_, let detail) = error, detail == DecodingReader.zstdNotBuilt {
+        result.input.error = detail
+      } else {
+        result.input.error = text
+      }
       return result
     }
     let reader = framer.reader
@@ -111,13 +117,14 @@ struct InputRun {
     }
     result.warnings = reader.warnings
     for w in reader.warnings { onMessage(w) }
-    if sink.writeError == nil && policy.compression == .gzip {
-      // An empty gzip output is one empty member, so that it is a valid gzip file.
-      let gzip = GzipMemberWriter(level: policy.level)
+    if sink.writeError == nil,
+      let compressor = makeBlockCompressor(policy.compression, level: policy.level)
+    {
+      // An empty compressed output is one empty member or frame: a valid file of its kind.
       for file in [kept, quarantine] where file.bytesWritten == 0 {
-        var member: [UInt8] = []
-        gzip.compress([], appendingTo: &member)
-        do { try file.write(member) } catch { sink.fail(error) }
+        var frame: [UInt8] = []
+        compressor.compress([], appendingTo: &frame)
+        do { try file.write(frame) } catch { sink.fail(error) }
       }
     }
     if let writeError = sink.writeError {
@@ -153,8 +160,8 @@ struct InputRun {
     let place = line > 0 ? " after line \(line)" : ""
     switch error {
     case .unreadable(let name, let detail): return "\(name): unreadable: \(detail)"
-    case .truncated(let name): return "\(name): truncated gzip stream\(place)"
-    case .corrupt(let name, let detail): return "\(name): corrupt gzip data\(place): \(detail)"
+    case .truncated(let name): return "\(name): truncated stream\(place)"
+    case .corrupt(let name, let detail): return "\(name): corrupt data\(place): \(detail)"
     }
   }
 }

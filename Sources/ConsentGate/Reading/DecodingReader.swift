@@ -3,11 +3,14 @@ import CScanKernels
 import CZlib
 import Crypto
 
-/// The decoded bytes of an input: gzip streams are inflated, anything else passes through.
+/// The decoded bytes of an input: gzip and zstd streams are decoded, anything else passes
+/// through.
 ///
-/// Gzip is recognised by the magic bytes `1f 8b` at the start, never by the file name. A
-/// multi-member stream (pigz, `cat a.gz b.gz`) decodes as one stream. After the last member
-/// only NUL padding may follow; it is accepted and noted in ``warnings``.
+/// Gzip is recognised by the magic bytes `1f 8b` at the start, zstd by a frame or skippable
+/// frame magic (SPEC §12), never by the file name. A multi-member gzip stream (pigz,
+/// `cat a.gz b.gz`) decodes as one stream, and so do several zstd frames. After the last gzip
+/// member only NUL padding may follow; it is accepted and noted in ``warnings``. After the
+/// last zstd frame nothing may follow.
 ///
 /// `read(into:)` returns decoded bytes until it returns 0 at the clean end of the input, or
 /// throws ``InputError/truncated(name:)`` when a member is cut short and
@@ -15,8 +18,11 @@ import Crypto
 /// with a silent 0.
 public final class DecodingReader {
   public let source: InputSource
+  /// How the input is encoded.
+  public enum Format: Sendable { case plain, gzip, zstd }
+  public private(set) var format = Format.plain
   /// True when the input is gzip.
-  public private(set) var isGzip = false
+  public var isGzip: Bool { format == .gzip }
   /// Decoded bytes returned so far.
   public private(set) var bytesDecoded: UInt64 = 0
   /// Warnings about the input (NUL padding).
@@ -38,6 +44,13 @@ public final class DecodingReader {
   private var sawEOF = false
   private var state = State.member
   private var inflater: (any GzipInflater)?
+  /// The zstd decoder (a `cg_zstd_decoder`), for zstd input.
+  private var zstd: OpaquePointer?
+  /// zstd: whether the last frame ended with the last byte consumed, and the first bytes
+  /// consumed since (up to 4), to tell a cut magic number (truncated) from trailing garbage
+  /// (corrupt) when the input ends.
+  private var zstdAtBoundary = true
+  private var zstdHead: [UInt8] = []
   private var pushback: [UInt8] = []
   private var pushbackStart = 0
 
@@ -62,11 +75,23 @@ public final class DecodingReader {
     }
     lentTickets = Array(repeating: nil, count: count)
     input = inputBuffers[0]
-    // Sniffing needs two bytes; a short first read (a pipe) must not decide the format.
-    while inputEnd < 2 && !sawEOF {
+    // Sniffing needs four bytes; a short first read (a pipe) must not decide the format.
+    while inputEnd < 4 && !sawEOF {
       try refill(keeping: true)
     }
-    isGzip = inputEnd >= 2 && input[0] == 0x1f && input[1] == 0x8b
+    let head = Array(input[..<inputEnd])
+    if inputEnd >= 2 && input[0] == 0x1f && input[1] == 0x8b {
+      format = .gzip
+    } else if DecodingReader.startsZstd(head) {
+      format = .zstd
+      guard Codecs.hasZstd else {
+        throw .unreadable(name: source.displayName, detail: DecodingReader.zstdNotBuilt)
+      }
+      zstd = cg_zstd_decoder_new()
+      if zstd == nil {
+        throw .unreadable(name: source.displayName, detail: "the zstd decoder could not start")
+      }
+    }
     if isGzip {
       inflater = Codecs.hasISAL ? IsalInflater() : ZlibInflater()
       if inflater == nil {
@@ -92,7 +117,34 @@ public final class DecodingReader {
     return source.handOverHashing(to: hasher)
   }
 
+  /// The `error` of a zstd input in a build without the `ZSTD` trait (SPEC §12).
+  public static let zstdNotBuilt = "zstd support not built"
+
+  /// Whether `bytes` (an input's first four, or all of a shorter one) start a zstd stream:
+  /// a frame magic `28 B5 2F FD` or a skippable frame magic `5?` `2A 4D 18`. A shorter input
+  /// that is a prefix of one is a zstd stream cut inside its magic number (`28` alone counts:
+  /// no JSON text starts with `(`; a skippable prefix needs two bytes, `P` alone is text).
+  package static func startsZstd(_ bytes: [UInt8]) -> Bool {
+    let head = bytes.prefix(4)
+    guard !head.isEmpty else { return false }
+    if head.count < 4 && head[head.startIndex] != 0x28 && head.count < 2 { return false }
+    return isZstdMagicPrefix(Array(head))
+  }
+
+  /// Whether `bytes` (at most 4) are the start of a zstd frame or skippable frame magic.
+  package static func isZstdMagicPrefix(_ bytes: [UInt8]) -> Bool {
+    let frame: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
+    let skippable: [UInt8] = [0x50, 0x2A, 0x4D, 0x18]
+    guard bytes.count <= 4 else { return false }
+    if bytes.elementsEqual(frame.prefix(bytes.count)) { return true }
+    for (k, b) in bytes.enumerated() where k == 0 ? (b & 0xF0) != 0x50 : b != skippable[k] {
+      return false
+    }
+    return true
+  }
+
   deinit {
+    if let zstd { cg_zstd_decoder_free(zstd) }
     // Lent chunks are hashed in order, so waiting for the last one waits for them all.
     if let lender, let last = lentTickets.compactMap({ $0 }).max() { lender.waitUntilHashed(last) }
     for buffer in inputBuffers { buffer.deallocate() }
@@ -130,7 +182,7 @@ public final class DecodingReader {
       pushbackStart += n
       return n
     }
-    if !isGzip {
+    if format == .plain {
       if inputStart < inputEnd {
         let n = min(buffer.count, inputEnd - inputStart)
         buffer.baseAddress!.copyMemory(from: input.baseAddress! + inputStart, byteCount: n)
@@ -144,9 +196,55 @@ public final class DecodingReader {
       bytesDecoded += UInt64(n)
       return n
     }
-    let n = try inflateSome(into: buffer)
+    let n = format == .zstd ? try decodeZstd(into: buffer) : try inflateSome(into: buffer)
     bytesDecoded += UInt64(n)
     return n
+  }
+
+  /// Decodes zstd frames one after another; skippable frames give nothing.
+  private func decodeZstd(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+    let name = source.displayName
+    let out = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    while true {
+      if inputStart == inputEnd && !sawEOF { try refill(keeping: false) }
+      var consumed = 0
+      var produced = 0
+      let rc: Int32
+      if inputStart == inputEnd {
+        // The input has ended: what the decoder still holds, then the verdict.
+        if zstdAtBoundary && zstdHead.isEmpty { return 0 }
+        rc = cg_zstd_decode(zstd, nil, 0, &consumed, out, buffer.count, &produced)
+        if rc < 0 {
+          throw .corrupt(name: name, detail: String(cString: cg_zstd_decoder_error(zstd)))
+        }
+        if rc == 1 {
+          zstdAtBoundary = true
+          zstdHead = []
+        }
+        if produced > 0 || rc == 1 { return produced }
+        if zstdAtBoundary || DecodingReader.isZstdMagicPrefix(zstdHead) {
+          throw .truncated(name: name)
+        }
+        throw .corrupt(name: name, detail: "bytes after the last zstd frame that are not a frame")
+      }
+      let base = input.baseAddress!.assumingMemoryBound(to: UInt8.self) + inputStart
+      rc = cg_zstd_decode(
+        zstd, base, inputEnd - inputStart, &consumed, out, buffer.count, &produced)
+      if zstdHead.count < 4 && consumed > 0 {
+        zstdHead += UnsafeBufferPointer(start: base, count: min(consumed, 4 - zstdHead.count))
+      }
+      inputStart += consumed
+      if rc < 0 {
+        throw .corrupt(name: name, detail: String(cString: cg_zstd_decoder_error(zstd)))
+      }
+      if rc == 1 {
+        zstdAtBoundary = true
+        zstdHead = []
+      } else if consumed > 0 {
+        zstdAtBoundary = false
+      }
+      if produced > 0 { return produced }
+    }
   }
 
   private func inflateSome(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {

@@ -130,7 +130,13 @@ public struct ReportMerger {
     }
 
     let compression: OutputCompression =
-      first.value["policy"]?["compression"] == .string("none") ? .none : .gzip
+      {
+        if case .string(let c)? = first.value["policy"]?["compression"] {
+          OutputCompression(rawValue: c) ?? .gzip
+        } else {
+          .gzip
+        }
+      }()
     var inputs: [(name: String, value: JSONValue)] = []
     var owner: [String: String] = [:]
     var outputs: [JSONValue] = []

@@ -20,6 +20,17 @@ public enum Codecs {
   #else
     public static let hasLibdeflate = false
   #endif
+  /// zstd inputs and `--compression zstd` (the `ZSTD` trait, libzstd).
+  #if ZSTD
+    public static let hasZstd = true
+  #else
+    public static let hasZstd = false
+  #endif
+
+  /// libzstd's version, where the build has it.
+  public static var zstdVersion: String? {
+    hasZstd ? String(cString: cg_zstd_version()) : nil
+  }
 
   /// A block compressor.
   public enum Deflater: Sendable, Equatable {
@@ -49,6 +60,10 @@ public enum Codecs {
         case .libdeflate: "libdeflate"
         }
       text += "; deflate: \(writer) level \(policy.level)"
+    }
+    if let zstdVersion {
+      text += "; zstd: libzstd \(zstdVersion)"
+      if policy.compression == .zstd { text += " level \(policy.level)" }
     }
     return text
   }
