@@ -46,6 +46,9 @@ struct FilterCommand: ParsableCommand {
   @Flag(help: "Keep the outputs of inputs an earlier run into --out completed unchanged.")
   var resume = false
 
+  @Flag(help: "Also write lineage/NAME: each kept file's users and their record counts.")
+  var lineage = false
+
   @Option(
     help: "A file listing input paths, one a line, added to the command line's (repeatable).")
   var inputsFrom: [String] = []
@@ -69,6 +72,7 @@ struct FilterCommand: ParsableCommand {
     extra.threads = threads
     extra.quiet = quiet ? true : nil
     extra.resume = resume ? true : nil
+    extra.lineage = lineage ? true : nil
     let settings: PolicySettings
     let policy: Policy
     do {

@@ -55,7 +55,7 @@ public struct Policy: Sendable, Equatable {
   public var maxQuarantineRatio: Double?
   public var compression = OutputCompression.gzip
   public var level = 6
-  /// Write `lineage/` beside `kept/` (SPEC §11). Not built yet: always false.
+  /// Write `lineage/NAME` beside each `kept/NAME`: its users and their kept records (§11).
   public var lineage = false
 
   /// A policy with every default, judged at `cutoff`.
@@ -354,9 +354,7 @@ public struct PolicySettings: Sendable, Equatable {
       }
       p.level = Int(v)
     }
-    if lineage == true {
-      throw UsageError("lineage: per-user lineage files are not built yet (SPEC §11)")
-    }
+    if let v = lineage { p.lineage = v }
     return p
   }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// The folders of an output directory (SPEC §4, §8), each opened once without following a
-/// link: `kept/`, `quarantine/` and `_done/` (created), `lineage/` (cleared if present).
+/// link: `kept/`, `quarantine/` and `_done/` (created), `lineage/` (created with lineage on,
+/// cleared wherever it is present).
 struct OutputLayout: Sendable {
   /// The subfolders the tool owns: each must be a real directory where it exists.
   static let folders = ["kept", "quarantine", "_done", "lineage", "reports"]
@@ -13,13 +14,18 @@ struct OutputLayout: Sendable {
   let quarantine: OutputFolder
   let done: OutputFolder
   let lineage: OutputFolder?
+  /// Whether this run writes `lineage/` files (else any there are cleared).
+  let writesLineage: Bool
 
-  init(root: OutputFolder) throws(OutputError) {
+  init(root: OutputFolder, lineage writesLineage: Bool) throws(OutputError) {
     self.root = root
+    self.writesLineage = writesLineage
     kept = try root.subfolder("kept")
     quarantine = try root.subfolder("quarantine")
     done = try root.subfolder("_done")
-    lineage = root.entryKind("lineage") == .missing ? nil : try root.subfolder("lineage")
+    lineage =
+      writesLineage || root.entryKind("lineage") != .missing
+      ? try root.subfolder("lineage") : nil
   }
 
   /// Removes the entries of the output folders that belong to an output name `owns`
@@ -28,7 +34,8 @@ struct OutputLayout: Sendable {
   func clear(keeping outputNames: [String], owns: (String) -> Bool) {
     let names = Set(outputNames)
     for folder in [kept, quarantine, lineage].compactMap({ $0 }) {
-      for entry in folder.entries() where !names.contains(entry) {
+      let keep = folder === lineage && !writesLineage ? [] : names
+      for entry in folder.entries() where !keep.contains(entry) {
         if owns(Self.committedName(entry)) { folder.remove(entry) }
       }
     }

@@ -21,6 +21,9 @@ public struct BlockOutcome: Sendable {
   public var source: BlockBuffer?
   public var keptRecords = 0
   public var quarantineRecords = 0
+  /// With lineage on: the canonical user id of each kept record, in order, each as a 4-byte
+  /// little-endian length and the id's bytes.
+  public var keptIds: [UInt8] = []
 
   public init(sequence: Int) {
     self.sequence = sequence
@@ -42,6 +45,8 @@ public struct ByteRun: Sendable, Equatable {
 public final class BlockProcessor {
   public let decider: RecordDecider
   private let compressor: (any BlockCompressor)?
+  /// Collect kept records' user ids for `lineage/` (SPEC §11).
+  private let lineage: Bool
   /// Uncompressed kept lines are handed on as runs of the block instead of being copied.
   private let keepsByReference: Bool
   // Scratch owned by the one thread that runs this processor, modified for every record:
@@ -55,6 +60,7 @@ public final class BlockProcessor {
   public init(policy: Policy, index: ConsentIndex, keptByReference: Bool = false) {
     decider = RecordDecider(policy: policy, index: index)
     compressor = makeBlockCompressor(policy.compression, level: policy.level)
+    lineage = policy.lineage
     keepsByReference = keptByReference && compressor == nil
     // Room for a block of typical records up front, so the per-line arrays do not grow by
     // doubling during the first blocks (a block of tiny records grows them once, for good).
@@ -82,6 +88,7 @@ public final class BlockProcessor {
     outcome.keptRecords = 0
     outcome.quarantineRecords = 0
     outcome.keptRuns.removeAll(keepingCapacity: true)
+    outcome.keptIds.removeAll(keepingCapacity: true)
     outcome.source = keepsByReference && block.oversized == nil ? block.buffer : nil
     keptPlain.removeAll(keepingCapacity: true)
     quarantinePlain.removeAll(keepingCapacity: true)
@@ -217,6 +224,12 @@ public final class BlockProcessor {
           outcome.keptRuns.append(ByteRun(start: l.start, end: end, addLF: !ownLF))
         }
         outcome.keptRecords += 1
+        if lineage {
+          // A kept record passed rows 1-5, so it has an id, the last one looked up.
+          let id = ids[lookedUp - 1]
+          withUnsafeBytes(of: UInt32(id.count).littleEndian) { outcome.keptIds += $0 }
+          outcome.keptIds += id
+        }
       case .drop:
         break
       case .quarantine:

@@ -10,15 +10,20 @@ final class BlockSink: @unchecked Sendable {
   let quarantine: OutputFile
   private(set) var counts = RecordCounts()
   private(set) var writeError: OutputError?
+  /// With lineage on: kept records per canonical user id (SPEC §11), for `lineage/NAME`.
+  /// Grows with the input's distinct kept users, not with its records.
+  private(set) var keptPerUser: [[UInt8]: Int]?
 
-  init(kept: OutputFile, quarantine: OutputFile) {
+  init(kept: OutputFile, quarantine: OutputFile, lineage: Bool = false) {
     self.kept = kept
     self.quarantine = quarantine
+    keptPerUser = lineage ? [:] : nil
   }
 
   /// Counts the block and writes its bytes; after a write error only counts.
   func consume(_ outcome: BlockOutcome) {
     counts.add(outcome.counts)
+    if keptPerUser != nil { countUsers(outcome.keptIds) }
     guard writeError == nil else { return }
     do {
       if let source = outcome.source {
@@ -33,6 +38,18 @@ final class BlockSink: @unchecked Sendable {
       quarantine.records += outcome.quarantineRecords
     } catch {
       writeError = error
+    }
+  }
+
+  private func countUsers(_ packed: [UInt8]) {
+    var at = 0
+    while at + 4 <= packed.count {
+      let length =
+        Int(packed[at]) | Int(packed[at + 1]) << 8 | Int(packed[at + 2]) << 16
+        | Int(packed[at + 3]) << 24
+      let id = Array(packed[(at + 4)..<(at + 4 + length)])
+      keptPerUser![id, default: 0] += 1
+      at += 4 + length
     }
   }
 

@@ -16,13 +16,16 @@ struct CompletionRecords {
   let policySHA256: String
   /// Each side file as {role, sha256}, in the order they were given.
   let sideFiles: JSONValue
+  /// Whether an input's outputs include `lineage/NAME`.
+  let lineage: Bool
 
   init(
-    folder: OutputFolder, outputFolders: [String: OutputFolder], tool: JSONValue,
+    folder: OutputFolder, outputFolders: [String: OutputFolder], lineage: Bool, tool: JSONValue,
     policySHA256: String, sideFiles: [(role: String, sha256: String)]
   ) {
     self.folder = folder
     self.outputFolders = outputFolders
+    self.lineage = lineage
     self.tool = tool
     self.policySHA256 = policySHA256
     self.sideFiles = .array(
@@ -32,14 +35,15 @@ struct CompletionRecords {
   static func recordName(_ outputName: String) -> String { outputName + ".json" }
 
   /// The report paths of the files an input has under the current output options.
-  static func outputPaths(_ outputName: String) -> [String] {
+  func outputPaths(_ outputName: String) -> [String] {
     ["kept/\(outputName)", "quarantine/\(outputName)"]
+      + (lineage ? ["lineage/\(outputName)"] : [])
   }
 
   /// Removes the completion record and every output file of `outputName`.
   func forget(outputName: String) {
     folder.remove(Self.recordName(outputName))
-    for path in Self.outputPaths(outputName) {
+    for path in ["kept", "quarantine", "lineage"].map({ "\($0)/\(outputName)" }) {
       guard let (sub, name) = split(path) else { continue }
       sub.remove(name)
     }
@@ -113,7 +117,7 @@ struct CompletionRecords {
       let current = try? fileSHA256(path), current == sha
     else { return .redo("\(name): redone, the input changed since the earlier run") }
     guard case .array(let outs)? = value["outputs"],
-      let reused = restore(path, sha, input, outs, expected: Self.outputPaths(outputName))
+      let reused = restore(path, sha, input, outs, expected: outputPaths(outputName))
     else { return .redo("\(name): redone, its earlier outputs are missing or changed") }
     return .reuse(reused.0, reused.1)
   }

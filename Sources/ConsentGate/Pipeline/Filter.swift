@@ -209,12 +209,15 @@ public struct Filter: Sendable {
     }
     let layout: OutputLayout
     do throws(OutputError) {
-      layout = try OutputLayout(root: root)
+      layout = try OutputLayout(root: root, lineage: policy.lineage)
     } catch {
       throw .output(error)
     }
     let completion = CompletionRecords(
-      folder: layout.done, outputFolders: ["kept": layout.kept, "quarantine": layout.quarantine],
+      folder: layout.done,
+      outputFolders: ["kept": layout.kept, "quarantine": layout.quarantine].merging(
+        layout.lineage.map { ["lineage": $0] } ?? [:]
+      ) { a, _ in a }, lineage: policy.lineage,
       tool: report.tool, policySHA256: report.policySHA256,
       sideFiles: loader.consentFiles.map { ("consent", $0.sha256) }
         + loader.jurisdictionFiles.map { ("jurisdictions", $0.sha256) })

@@ -69,7 +69,7 @@ struct InputRun {
     var sourceJSON: [UInt8] = []
     JSONString.appendQuoted(source.displayName, to: &sourceJSON)
 
-    let sink = BlockSink(kept: kept, quarantine: quarantine)
+    let sink = BlockSink(kept: kept, quarantine: quarantine, lineage: policy.lineage)
     if let pool {
       // The bytes read so far (the format sniff, or the read-ahead) were hashed as they were
       // read; the pool's writer takes over from there.
@@ -127,9 +127,21 @@ struct InputRun {
         do { try file.write(frame) } catch { sink.fail(error) }
       }
     }
+    // lineage/NAME: written once the input is read to its end, committed with the others.
+    var lineage: OutputFile?
+    if sink.writeError == nil, let users = sink.keptPerUser, let folder = layout.lineage {
+      do {
+        let file = try OutputFile(in: folder, name: outputName)
+        lineage = file
+        try LineageFile.write(users, to: file, policy: policy)
+      } catch {
+        sink.fail(error)
+      }
+    }
     if let writeError = sink.writeError {
       kept.discard()
       quarantine.discard()
+      lineage?.discard()
       result.outputFailed = true
       result.input.error = "cannot write \(writeError.description)"
       onMessage(result.input.error!)
@@ -145,10 +157,19 @@ struct InputRun {
           path: quarantinePath, sha256: quarantineHash, records: quarantine.records,
           bytes: quarantine.bytesWritten),
       ]
+      if let lineage {
+        let hash = try lineage.commit()
+        result.outputs.append(
+          OutputReport(
+            path: "lineage/\(outputName)", sha256: hash, records: lineage.records,
+            bytes: lineage.bytesWritten))
+      }
     } catch {
       layout.kept.remove(outputName)
       layout.quarantine.remove(outputName)
+      layout.lineage?.remove(outputName)
       quarantine.discard()
+      lineage?.discard()
       result.outputFailed = true
       result.input.error = "cannot write \(error.description)"
       onMessage(result.input.error!)

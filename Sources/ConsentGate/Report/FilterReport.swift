@@ -17,13 +17,17 @@ public struct OutputReport: Sendable, Equatable {
   /// Relative to the output folder.
   public var path: String
   public var sha256: String
+  /// Lines: records for `kept` and `quarantine`, users for `lineage`.
   public var records: Int
   public var bytes: UInt64
+
+  /// `kept`, `quarantine` or `lineage`: the folder the file is in.
+  public var kind: String { String(path.prefix { $0 != "/" }) }
 
   /// As the report (and a completion record) writes it.
   public var json: JSONValue {
     .object([
-      ("path", .string(path)), ("sha256", .string(sha256)),
+      ("path", .string(path)), ("kind", .string(kind)), ("sha256", .string(sha256)),
       ("records", .int(Int64(records))), ("bytes", .int(Int64(bytes))),
     ])
   }
