@@ -35,7 +35,7 @@ struct ConsentGateCommand: ParsableCommand {
     version: FilterReport.toolVersion,
     subcommands: [
       FilterCommand.self, ExplainCommand.self, GenerateCommand.self, MergeReportsCommand.self,
-      AffectedCommand.self,
+      AffectedCommand.self, AuditCommand.self, PurgeCommand.self,
     ]
   )
 }

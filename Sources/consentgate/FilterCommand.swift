@@ -130,55 +130,61 @@ struct FilterCommand: ParsableCommand {
     config.directOutput = !noDirectIO
     config.shard = shard
 
-    let progress = ProgressLine(enabled: !isQuiet && isatty(2) != 0)
-    let report: FilterReport
-    let outcome: FilterOutcome
-    do {
-      (report, outcome) = try Filter(configuration: config).run(
-        onMessage: { printError("consentgate: \($0)") },
-        onProgress: { progress.update($0) })
-    } catch {
-      progress.clear()
-      switch error {
-      case .usage(let e): throw usageFailure(e)
-      case .sideFiles(let failure):
-        for e in failure.errors { printError("consentgate: \(e)") }
-        printError("consentgate: stopped before writing any output (fatal ledger/tag error)")
-        throw ExitCode(2)
-      case .output(let e):
-        printError("consentgate: cannot write \(e)")
-        throw ExitCode(74)
-      }
-    }
+    try runFilter(config, quiet: isQuiet)
+  }
+}
+
+/// Runs a filter (for `filter` and `purge`): progress and a summary on stderr unless
+/// `quiet`, and the exit status of SPEC §5.
+func runFilter(_ config: FilterConfiguration, quiet isQuiet: Bool) throws {
+  let outDir = config.outputDirectory
+  let progress = ProgressLine(enabled: !isQuiet && isatty(2) != 0)
+  let report: FilterReport
+  let outcome: FilterOutcome
+  do {
+    (report, outcome) = try Filter(configuration: config).run(
+      onMessage: { printError("consentgate: \($0)") },
+      onProgress: { progress.update($0) })
+  } catch {
     progress.clear()
-    if !isQuiet { printError(summary(report, outDir: outDir)) }
-    if outcome == .quarantineRatioExceeded {
-      printError("consentgate: quarantine ratio above --max-quarantine-ratio")
+    switch error {
+    case .usage(let e): throw usageFailure(e)
+    case .sideFiles(let failure):
+      for e in failure.errors { printError("consentgate: \(e)") }
+      printError("consentgate: stopped before writing any output (fatal ledger/tag error)")
+      throw ExitCode(2)
+    case .output(let e):
+      printError("consentgate: cannot write \(e)")
+      throw ExitCode(74)
     }
-    if outcome != .success { throw ExitCode(outcome.exitCode) }
   }
-
-  private func summary(_ report: FilterReport, outDir: String) -> String {
-    let t = report.totals
-    var rows: [(String, String)] = [
-      ("records", "\(t.records)"), ("kept", "\(t.kept)"), ("dropped", "\(t.dropped)"),
-      ("quarantined", "\(t.quarantined)"),
-    ]
-    for r in Reason.allCases where t.count(of: r) > 0 {
-      rows.append(("  \(r.code)", "\(t.count(of: r))"))
-    }
-    let failed = report.inputs.filter { $0.status != .ok }
-    if !failed.isEmpty { rows.append(("failed inputs", "\(failed.count)")) }
-    let width = rows.map(\.0.count).max() ?? 0
-    let seconds = max(1, report.finishedAt.seconds - report.startedAt.seconds)
-    var lines = rows.map {
-      $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1
-    }
-    let reportPath = report.shard.map { "reports/\($0.reportName)" } ?? "report.json"
-    lines.append("report: \(outDir)/\(reportPath) (\(seconds)s)")
-    return lines.joined(separator: "\n")
+  progress.clear()
+  if !isQuiet { printError(summary(report, outDir: outDir)) }
+  if outcome == .quarantineRatioExceeded {
+    printError("consentgate: quarantine ratio above --max-quarantine-ratio")
   }
+  if outcome != .success { throw ExitCode(outcome.exitCode) }
+}
 
+private func summary(_ report: FilterReport, outDir: String) -> String {
+  let t = report.totals
+  var rows: [(String, String)] = [
+    ("records", "\(t.records)"), ("kept", "\(t.kept)"), ("dropped", "\(t.dropped)"),
+    ("quarantined", "\(t.quarantined)"),
+  ]
+  for r in Reason.allCases where t.count(of: r) > 0 {
+    rows.append(("  \(r.code)", "\(t.count(of: r))"))
+  }
+  let failed = report.inputs.filter { $0.status != .ok }
+  if !failed.isEmpty { rows.append(("failed inputs", "\(failed.count)")) }
+  let width = rows.map(\.0.count).max() ?? 0
+  let seconds = max(1, report.finishedAt.seconds - report.startedAt.seconds)
+  var lines = rows.map {
+    $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1
+  }
+  let reportPath = report.shard.map { "reports/\($0.reportName)" } ?? "report.json"
+  lines.append("report: \(outDir)/\(reportPath) (\(seconds)s)")
+  return lines.joined(separator: "\n")
 }
 
 /// A one-line progress display on a terminal, redrawn at most four times a second.

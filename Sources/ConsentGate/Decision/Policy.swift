@@ -154,21 +154,30 @@ public struct PolicySettings: Sendable, Equatable {
     } catch {
       throw UsageError("policy file \(path) is not valid JSON")
     }
+    return try parse(
+      value, from: "policy file \(path)", folder: (path as NSString).deletingLastPathComponent)
+  }
+
+  /// The settings a policy object gives (a policy file's, or a report's `policy`); `origin`
+  /// names it in errors, and relative paths in it are relative to `folder`.
+  public static func parse(_ value: JSONValue, from origin: String, folder: String = "")
+    throws(UsageError) -> PolicySettings
+  {
+    let path = origin
     guard case .object(let members) = value else {
-      throw UsageError("policy file \(path) must hold a JSON object")
+      throw UsageError("\(origin) must hold a JSON object")
     }
-    let folder = (path as NSString).deletingLastPathComponent
     func relative(_ p: String) -> String {
       p.hasPrefix("/") || folder.isEmpty ? p : folder + "/" + p
     }
     var s = PolicySettings()
     for (key, v) in members {
       guard fileKeys.contains(key) else {
-        throw UsageError("policy file \(path): unknown key \"\(key)\"")
+        throw UsageError("\(path): unknown key \"\(key)\"")
       }
       func string() throws(UsageError) -> String {
         guard case .string(let t) = v else {
-          throw UsageError("policy file \(path): \"\(key)\" must be a string")
+          throw UsageError("\(path): \"\(key)\" must be a string")
         }
         return t
       }
@@ -179,12 +188,12 @@ public struct PolicySettings: Sendable, Equatable {
           var out: [String] = []
           for item in items {
             guard case .string(let t) = item else {
-              throw UsageError("policy file \(path): \"\(key)\" must hold strings")
+              throw UsageError("\(path): \"\(key)\" must hold strings")
             }
             out.append(t)
           }
           return out
-        default: throw UsageError("policy file \(path): \"\(key)\" must be a list of strings")
+        default: throw UsageError("\(path): \"\(key)\" must be a list of strings")
         }
       }
       func paths() throws(UsageError) -> [String] {
@@ -197,12 +206,12 @@ public struct PolicySettings: Sendable, Equatable {
         switch v {
         case .int(let i): return i
         case .double(let d) where d == d.rounded() && abs(d) < 9e15: return Int64(d)
-        default: throw UsageError("policy file \(path): \"\(key)\" must be an integer")
+        default: throw UsageError("\(path): \"\(key)\" must be an integer")
         }
       }
       func boolean() throws(UsageError) -> Bool {
         guard case .bool(let b) = v else {
-          throw UsageError("policy file \(path): \"\(key)\" must be true or false")
+          throw UsageError("\(path): \"\(key)\" must be true or false")
         }
         return b
       }
@@ -228,7 +237,7 @@ public struct PolicySettings: Sendable, Equatable {
         case .null: s.maxQuarantineRatio = nil
         case .int(let i): s.maxQuarantineRatio = Double(i)
         case .double(let d): s.maxQuarantineRatio = d
-        default: throw UsageError("policy file \(path): \"\(key)\" must be a number")
+        default: throw UsageError("\(path): \"\(key)\" must be a number")
         }
       case "compression": s.compression = try string()
       case "level": s.level = try integer()

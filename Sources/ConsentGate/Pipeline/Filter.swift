@@ -25,6 +25,9 @@ public struct FilterConfiguration: Sendable {
   /// Run only this share of the inputs (SPEC §10): the report goes to `DIR/reports/`, and
   /// only this shard's inputs' files are cleared.
   public var shard: Shard?
+  /// For `purge`: the corpus report the inputs (its kept files) came from (SHA-256, path),
+  /// recorded as the report's `derived_from`.
+  public var derivedFrom: (sha256: String, path: String)?
 
   public init(policy: Policy, inputs: [String], outputDirectory: String) {
     self.policy = policy
@@ -200,6 +203,7 @@ public struct Filter: Sendable {
 
     var report = FilterReport(policy: policy, startedAt: startedAt, threads: config.threads)
     report.shard = config.shard
+    report.derivedFrom = config.derivedFrom
     report.consentFiles = loader.consentFiles
     report.jurisdictionFiles = loader.jurisdictionFiles
     if policy.unknownJurisdiction == .allow && !policy.protection.coversEveryone {

@@ -50,6 +50,8 @@ public struct FilterReport: Sendable {
   public var threads: Int
   /// Set for a shard run (SPEC §10): its report has a `shard` key.
   public var shard: Shard?
+  /// For `purge` (SPEC §11): the report the inputs came from, as (SHA-256, path).
+  public var derivedFrom: (sha256: String, path: String)?
 
   public init(policy: Policy, startedAt: Timestamp, threads: Int) {
     self.policy = policy
@@ -141,6 +143,14 @@ public struct FilterReport: Sendable {
         ("finished_at", .string(finishedAt.rfc3339)),
         ("threads", .int(Int64(threads))),
       ]
+        + (derivedFrom.map {
+          [
+            (
+              "derived_from",
+              .object([("report_sha256", .string($0.sha256)), ("path", .string($0.path))])
+            )
+          ]
+        } ?? [])
         + (shard.map {
           [
             (
