@@ -135,4 +135,42 @@ import Testing
       Corpus.auditFolderName(cutoff: whole, given: "2025-06-01T00:00:00Z") == "20250601T000000Z")
     #expect(Corpus.auditFolderName(cutoff: whole, given: nil) == "20250601T000000Z")
   }
+
+  /// The README's walk-through ("When consent changes") gives the figures it shows.
+  @Test func readmeWalkThrough() throws {
+    let dir = temporaryFolder()
+    let fixtures =
+      URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .deletingLastPathComponent().deletingLastPathComponent().path + "/Fixtures"
+    #expect(
+      cg([
+        "filter", "--quiet", "--policy", fixtures + "/policy.json", "--cutoff",
+        "2025-03-01T00:00:00Z", "--lineage", "--out", dir + "/march", fixtures + "/posts-a.jsonl",
+        fixtures + "/posts-b.jsonl.gz",
+      ]).status == 0)
+    let held = cg([
+      "affected", "--corpus", dir + "/march", "--user", "1000006", "--user", "1000007", "--json",
+    ])
+    #expect(held.status == 4)
+    let answer = try #require(
+      try JSONSerialization.jsonObject(with: Data(held.stdout)) as? [String: Any])
+    #expect(answer["records"] as? Int == 8)
+    let june = [
+      "--corpus", dir + "/march", "--consent", fixtures + "/june/consent.csv", "--jurisdictions",
+      fixtures + "/jurisdictions.jsonl", "--cutoff", "2025-06-01T00:00:00Z",
+    ]
+    #expect(cg(["audit"] + june).status == 4)
+    let audit = try #require(
+      try JSONSerialization.jsonObject(
+        with: Data(readBytes(dir + "/march/audit/20250601T000000Z/audit.json"))) as? [String: Any])
+    #expect(
+      (audit["totals"] as? [String: Int])
+        == ["records": 125, "still_lawful": 115, "failing": 10, "users_failing": 4])
+    #expect(cg(["purge"] + june + ["--quiet", "--out", dir + "/june"]).status == 0)
+    let report = try reportJSON(dir + "/june")
+    #expect((report["totals"] as? [String: Int])?["kept"] == 115)
+    #expect(
+      (report["derived_from"] as? [String: String])?["report_sha256"]
+        == sha256Hex(readBytes(dir + "/march/report.json")))
+  }
 }
