@@ -56,7 +56,8 @@ os.makedirs(f"{root}/lineage", exist_ok=True)
 rng = random.Random(5)
 outputs = []
 for f in range(1000):
-    ids = sorted(str(1_000_000_000 + rng.randrange(40_000_000)).encode() for _ in range(100_000))
+    # Distinct and sorted, as lineage files are.
+    ids = sorted({str(1_000_000_000 + rng.randrange(40_000_000)).encode() for _ in range(100_000)})
     body = b"".join(b'{"user_id":"' + i + b'","records":1}\n' for i in ids)
     data = gzip.compress(body, 1)
     name = f"part-{f:04d}.jsonl.gz"

@@ -298,16 +298,22 @@ func referenceCRC32(_ bytes: [UInt8]) -> UInt32 {
     let gzip6 = try makePolicy { $0.level = 6 }
     let gzip1 = try makePolicy { $0.level = 1 }
     let none = try makePolicy { $0.compression = "none" }
+    // A build with zstd names libzstd, which also reads zstd inputs.
+    let zstd = Codecs.zstdVersion.map { "; zstd: libzstd \($0)" } ?? ""
     #expect(
       Codecs.description(none)
-        == "inflate: \(Codecs.hasISAL ? "isa-l" : "zlib \(zlibVersionString)")")
+        == "inflate: \(Codecs.hasISAL ? "isa-l" : "zlib \(zlibVersionString)")" + zstd)
     let level1 = Codecs.description(gzip1)
     let level6 = Codecs.description(gzip6)
-    #expect(level1.hasSuffix(Codecs.hasISAL ? "deflate: isa-l level 1" : "level 1"))
+    #expect(level1.hasSuffix((Codecs.hasISAL ? "deflate: isa-l level 1" : "level 1") + zstd))
     #expect(
       level6.hasSuffix(
-        Codecs.hasLibdeflate
-          ? "deflate: libdeflate level 6" : "deflate: consentgate level 6"))
+        (Codecs.hasLibdeflate
+          ? "deflate: libdeflate level 6" : "deflate: consentgate level 6") + zstd))
+    if Codecs.hasZstd {
+      let zstd3 = try makePolicy { $0.compression = "zstd" }
+      #expect(Codecs.description(zstd3).hasSuffix("\(zstd) level 3"))
+    }
   }
 }
 

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Why `affected` could not answer (exit 2): no lineage, or a lineage file that does not
 /// match the corpus's report.
 public struct AffectedFailure: Error, Sendable, CustomStringConvertible {
@@ -25,27 +29,63 @@ public struct AffectedQuery {
   public var usersHeld = 0
   public var records: Int { files.reduce(0) { $0 + $1.records } }
 
-  /// Answers for `users` (canonical ids as bytes) over the corpus in `directory`.
+  /// Answers for `users` (canonical ids as bytes) over the corpus in `directory`: each
+  /// lineage file, sorted by id, is merged with the sorted query, files on every core.
   public static func run(corpus directory: String, users: Set<[UInt8]>) throws(AffectedFailure)
     -> AffectedQuery
   {
     let lineageFiles = try lineageOutputs(corpus: directory)
-    var query = AffectedQuery()
-    var held: Set<[UInt8]> = []
-    for (path, name) in lineageFiles {
-      var hit = FileHit(path: "kept/\(name)", users: 0, records: 0)
-      try forEachLine(of: "\(directory)/\(path)") { id, records in
-        if users.contains(id) {
-          hit.users += 1
-          hit.records += records
-          held.insert(id)
-        }
+    let sorted = users.sorted { $0.lexicographicallyPrecedes($1) }
+    let results = ScanResults(count: lineageFiles.count)
+    DispatchQueue.concurrentPerform(iterations: lineageFiles.count) { k in
+      let (path, _) = lineageFiles[k]
+      do throws(AffectedFailure) {
+        results.store(k, .success(try scan("\(directory)/\(path)", for: sorted)))
+      } catch {
+        results.store(k, .failure(error))
       }
-      if hit.users > 0 { query.files.append(hit) }
+    }
+    var query = AffectedQuery()
+    var held = Set<Int>()
+    for (k, (_, name)) in lineageFiles.enumerated() {
+      let scanned = try results.take(k).get()
+      held.formUnion(scanned.held)
+      if !scanned.held.isEmpty {
+        query.files.append(
+          FileHit(path: "kept/\(name)", users: scanned.held.count, records: scanned.records))
+      }
     }
     query.files.sort { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
     query.usersHeld = held.count
     return query
+  }
+
+  /// One lineage file against the sorted query: the positions of the queried users it holds
+  /// and their records.
+  static func scan(_ path: String, for sorted: [[UInt8]]) throws(AffectedFailure) -> (
+    held: [Int], records: Int
+  ) {
+    var held: [Int] = []
+    var records = 0
+    var next = 0
+    var previous: [UInt8]?
+    try forEachLine(of: path) { line, number throws(AffectedFailure) in
+      guard let (id, count) = parseLine(line) else {
+        throw AffectedFailure(message: "\(path):\(number): not a lineage line")
+      }
+      // The merge needs the file in order; a file out of order would answer wrongly.
+      if let previous, !previous.lexicographicallyPrecedes(id) {
+        throw AffectedFailure(message: "\(path):\(number): lineage ids out of order")
+      }
+      previous = id
+      while next < sorted.count && sorted[next].lexicographicallyPrecedes(id) { next += 1 }
+      if next < sorted.count && sorted[next] == id {
+        held.append(next)
+        records += count
+        next += 1
+      }
+    }
+    return (held, records)
   }
 
   /// The corpus report's lineage outputs (path, NAME), each checked on disk: the file's
@@ -87,40 +127,81 @@ public struct AffectedQuery {
     return found
   }
 
-  /// Calls `body` with each line's id bytes and record count.
-  static func forEachLine(of path: String, _ body: ([UInt8], Int) -> Void) throws(AffectedFailure) {
-    var line: [UInt8] = []
+  /// Calls `body` with each line (without its LF) and its number.
+  static func forEachLine(
+    of path: String, _ body: (UnsafeRawBufferPointer, Int) throws(AffectedFailure) -> Void
+  ) throws(AffectedFailure) {
+    var pending: [UInt8] = []
     var number = 0
-    func finish() throws(AffectedFailure) {
-      number += 1
-      guard let (id, records) = parseLine(line) else {
-        throw AffectedFailure(message: "\(path):\(number): not a lineage line")
-      }
-      body(id, records)
-      line.removeAll(keepingCapacity: true)
-    }
-    do {
-      let reader = try DecodingReader(path: path)
-      let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 8)
-      defer { chunk.deallocate() }
-      while case let n = try reader.read(into: chunk), n > 0 {
-        for b in chunk[..<n] {
-          if b == 0x0A { try finish() } else { line.append(b) }
-        }
-      }
-    } catch let failure as AffectedFailure {
-      throw failure
+    let reader: DecodingReader
+    do throws(InputError) {
+      reader = try DecodingReader(path: path)
     } catch {
       throw AffectedFailure(message: "\(path): cannot be read (\(error))")
     }
-    if !line.isEmpty { try finish() }
+    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
+    defer { chunk.deallocate() }
+    while true {
+      let n: Int
+      do throws(InputError) {
+        n = try reader.read(into: chunk)
+      } catch {
+        throw AffectedFailure(message: "\(path): cannot be read (\(error))")
+      }
+      if n == 0 { break }
+      let base = chunk.baseAddress!
+      var start = 0
+      while start < n, let lf = memchr(base + start, 0x0A, n - start) {
+        let end = base.distance(to: lf)
+        number += 1
+        if pending.isEmpty {
+          try body(UnsafeRawBufferPointer(start: base + start, count: end - start), number)
+        } else {
+          pending += UnsafeRawBufferPointer(start: base + start, count: end - start)
+          let line = pending
+          pending.removeAll(keepingCapacity: true)
+          try withBytes(line) { raw throws(AffectedFailure) in try body(raw, number) }
+        }
+        start = end + 1
+      }
+      pending += UnsafeRawBufferPointer(start: base + start, count: n - start)
+    }
+    if !pending.isEmpty {
+      number += 1
+      let line = pending
+      try withBytes(line) { raw throws(AffectedFailure) in try body(raw, number) }
+    }
+  }
+
+  /// `bytes.withUnsafeBytes`, keeping the error's type.
+  private static func withBytes(
+    _ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(AffectedFailure) -> Void
+  ) throws(AffectedFailure) {
+    let result: Result<Void, AffectedFailure> = bytes.withUnsafeBytes { raw in
+      do throws(AffectedFailure) {
+        try body(raw)
+        return .success(())
+      } catch {
+        return .failure(error)
+      }
+    }
+    try result.get()
   }
 
   /// `{"user_id":"…","records":N}` as ``LineageFile`` writes it, or nil.
-  static func parseLine(_ line: [UInt8]) -> ([UInt8], Int)? {
-    let head = Array(#"{"user_id":""#.utf8)
-    let middle = Array(#"","records":"#.utf8)
+  private static let head = Array(#"{"user_id":""#.utf8)
+  private static let middle = Array(#"","records":"#.utf8)
+
+  static func parseLine(_ line: UnsafeRawBufferPointer) -> ([UInt8], Int)? {
+    let head = Self.head
+    let middle = Self.middle
     guard line.starts(with: head), line.last == UInt8(ascii: "}") else { return nil }
+    // Most ids have no escape: one copy of their bytes.
+    if let quote = line[head.count...].firstIndex(of: UInt8(ascii: "\"")),
+      !line[head.count..<quote].contains(UInt8(ascii: "\\"))
+    {
+      return parseCount(line, id: Array(line[head.count..<quote]), at: quote, middle: middle)
+    }
     var id: [UInt8] = []
     var i = head.count
     while i < line.count && line[i] != UInt8(ascii: "\"") {
@@ -143,11 +224,21 @@ public struct AffectedQuery {
         i += 1
       }
     }
-    guard line[i...].starts(with: middle) else { return nil }
-    let digits = line[(i + middle.count)..<(line.count - 1)]
-    guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-      let records = Int(String(decoding: digits, as: UTF8.self))
+    return parseCount(line, id: id, at: i, middle: middle)
+  }
+
+  private static func parseCount(
+    _ line: UnsafeRawBufferPointer, id: [UInt8], at i: Int, middle: [UInt8]
+  ) -> ([UInt8], Int)? {
+    guard i < line.count, line[i...].starts(with: middle), i + middle.count < line.count
     else { return nil }
+    let digits = line[(i + middle.count)..<(line.count - 1)]
+    guard !digits.isEmpty, digits.count <= 18 else { return nil }
+    var records = 0
+    for d in digits {
+      guard d >= 0x30 && d <= 0x39 else { return nil }
+      records = records * 10 + Int(d - 0x30)
+    }
     return (id, records)
   }
 
@@ -207,5 +298,26 @@ public struct AffectedQuery {
 extension String {
   fileprivate func leftPad(_ width: Int) -> String {
     String(repeating: " ", count: max(0, width - count)) + self
+  }
+}
+
+/// Per-file scan results, filled from several threads. `@unchecked Sendable`: every access
+/// holds `lock`.
+private final class ScanResults: @unchecked Sendable {
+  private let lock = NSLock()
+  private var results: [Result<(held: [Int], records: Int), AffectedFailure>?]
+
+  init(count: Int) { results = Array(repeating: nil, count: count) }
+
+  func store(_ k: Int, _ result: Result<(held: [Int], records: Int), AffectedFailure>) {
+    lock.lock()
+    results[k] = result
+    lock.unlock()
+  }
+
+  func take(_ k: Int) -> Result<(held: [Int], records: Int), AffectedFailure> {
+    lock.lock()
+    defer { lock.unlock() }
+    return results[k]!
   }
 }
