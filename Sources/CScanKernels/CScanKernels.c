@@ -1,6 +1,7 @@
 #if defined(__linux__)
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -30,6 +31,14 @@ int cg_nice_this_thread(int nice) {
 #else
   (void)nice;
   return 0;
+#endif
+}
+
+void cg_fix_mmap_threshold(size_t bytes) {
+#if defined(__linux__) && defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, (int)bytes);
+#else
+  (void)bytes;
 #endif
 }
 

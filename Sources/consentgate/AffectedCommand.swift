@@ -35,6 +35,7 @@ struct AffectedCommand: ParsableCommand {
         throw usageFailure(error)
       }
     }
+    AffectedQuery.keepBuffersMapped()
     let answer: AffectedQuery
     do {
       answer = try AffectedQuery.run(corpus: corpus, users: ids)

@@ -128,6 +128,11 @@ int cg_nice_this_thread(int nice);
 /// 0, 1 when the parent is already gone, -1 on failure; does nothing elsewhere.
 int cg_die_with_parent(void);
 
+/// Fixes glibc's mmap threshold at `bytes` (it otherwise rises to the size of the largest
+/// mapped block freed), so that buffers made and freed per file stay mapped and go back to
+/// the system. Process-wide; does nothing elsewhere.
+void cg_fix_mmap_threshold(size_t bytes);
+
 /// Starts writing back the dirty pages of `fd` in `[offset, offset + length)` without waiting
 /// for them (Linux `sync_file_range` with `SYNC_FILE_RANGE_WRITE`), so that a later `fsync`
 /// finds little left to do. Returns 0 on success; does nothing elsewhere.

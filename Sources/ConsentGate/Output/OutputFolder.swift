@@ -150,7 +150,9 @@ public final class OutputFolder: Sendable {
     defer { close(file) }
     var hasher = SHA256()
     var size: UInt64 = 0
-    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+    // The input reader's buffer size: a larger mapped block freed would raise glibc's mmap
+    // threshold above the readers' (see AffectedQuery.keepBuffersMapped).
+    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 64)
     defer { chunk.deallocate() }
     while true {
       let n = read(file, chunk.baseAddress, chunk.count)
