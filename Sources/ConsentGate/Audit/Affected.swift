@@ -114,14 +114,11 @@ public struct AffectedQuery {
   )] {
     let root: OutputFolder
     do {
-      root = try OutputFolder(path: directory)
-      try root.requireRealFolders(OutputLayout.folders)
+      root = try OutputLayout.openExisting(directory)
     } catch {
       throw AffectedFailure(message: error.description)
     }
-    guard let bytes = root.contents(of: "report.json", limit: 1 << 30),
-      let report = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
-      case .array(let outputs)? = report["outputs"]
+    guard let report = OutputLayout.readReport(root), case .array(let outputs)? = report["outputs"]
     else {
       throw AffectedFailure(message: "\(directory)/report.json: missing or not a report")
     }

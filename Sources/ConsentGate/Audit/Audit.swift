@@ -156,15 +156,7 @@ public struct Audit {
     corpus: Corpus, policy: Policy, loader: SideFileLoader, results: [FileResult],
     usersFailing: Int
   ) -> JSONValue {
-    func sideFiles(_ files: [SideFileSummary]) -> JSONValue {
-      .array(
-        files.map {
-          .object([
-            ("path", .string($0.path)), ("sha256", .string($0.sha256)),
-            ("rows", .int(Int64($0.rows))), ("users", .int(Int64($0.users))),
-          ])
-        })
-    }
+    func sideFiles(_ files: [SideFileSummary]) -> JSONValue { .array(files.map(\.json)) }
     let records = results.reduce(0) { $0 + $1.records }
     let lawful = results.reduce(0) { $0 + $1.stillLawful }
     return .object([

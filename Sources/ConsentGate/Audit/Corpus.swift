@@ -24,8 +24,7 @@ public struct Corpus {
     self.directory = directory
     let root: OutputFolder
     do {
-      root = try OutputFolder(path: directory)
-      try root.requireRealFolders(OutputLayout.folders)
+      root = try OutputLayout.openExisting(directory)
     } catch {
       throw CorpusFailure(message: error.description)
     }

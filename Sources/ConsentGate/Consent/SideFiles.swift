@@ -29,6 +29,14 @@ public struct SideFileSummary: Sendable, Equatable {
   public var sha256: String
   public var rows: Int
   public var users: Int
+
+  /// As reports and audits write it.
+  public var json: JSONValue {
+    .object([
+      ("path", .string(path)), ("sha256", .string(sha256)), ("rows", .int(Int64(rows))),
+      ("users", .int(Int64(users))),
+    ])
+  }
 }
 
 /// One ledger row about the user `explain` asks for.

@@ -55,6 +55,20 @@ struct OutputLayout: Sendable {
     return String(entry[entry.index(after: entry.startIndex)..<tmp.lowerBound])
   }
 
+  /// Opens an existing output folder (a corpus) for reading or merging: each of its
+  /// subfolders that exists must be a real directory.
+  static func openExisting(_ directory: String) throws(OutputError) -> OutputFolder {
+    let root = try OutputFolder(path: directory)
+    try root.requireRealFolders(folders)
+    return root
+  }
+
+  /// `report.json` of `root` as JSON, or nil when it is missing or not JSON.
+  static func readReport(_ root: OutputFolder) -> JSONValue? {
+    guard let bytes = root.contents(of: "report.json", limit: 1 << 30) else { return nil }
+    return try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+  }
+
   /// The first input whose real path lies inside one of `directory`'s cleared output
   /// folders, which would be deleted before it is read. A folder that is a link is not
   /// resolved here: the run refuses it anyway (``OutputFolder/requireRealFolders(_:)``).

@@ -85,15 +85,7 @@ public struct FilterReport: Sendable {
 
   public var json: JSONValue {
     let t = totals
-    func sideFiles(_ files: [SideFileSummary]) -> JSONValue {
-      .array(
-        files.map {
-          .object([
-            ("path", .string($0.path)), ("sha256", .string($0.sha256)),
-            ("rows", .int(Int64($0.rows))), ("users", .int(Int64($0.users))),
-          ])
-        })
-    }
+    func sideFiles(_ files: [SideFileSummary]) -> JSONValue { .array(files.map(\.json)) }
     return .object(
       [
         ("tool", tool),

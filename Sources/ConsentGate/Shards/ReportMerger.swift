@@ -23,8 +23,7 @@ public struct ReportMerger {
   public func run() throws -> (report: JSONValue, exitCode: Int32) {
     let root: OutputFolder
     do {
-      root = try OutputFolder(path: directory)
-      try root.requireRealFolders(OutputLayout.folders)
+      root = try OutputLayout.openExisting(directory)
     } catch {
       throw MergeRefusal(message: error.description)
     }
