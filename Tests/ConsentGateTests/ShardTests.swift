@@ -298,34 +298,27 @@ import Testing
   /// orphan writing the same files.
   @Test func shardDiesWithItsParent() throws {
     let dir = temporaryFolder()
-    // The shard reads stdin from a pipe that stays open, so it runs until it is killed.
-    let parent = Process()
-    parent.executableURL = URL(fileURLWithPath: "/bin/sh")
-    parent.arguments = [
-      "-c",
-      "sleep 10 | '\(consentgateBinary)' filter --quiet --shard 0/1 --out '\(dir)/o' - & echo $! > '\(dir)/pid'; wait",
-    ]
-    try parent.run()
-    var pid: Int32 = 0
-    for _ in 0..<100 where pid == 0 {
-      usleep(50_000)
-      pid =
-        Int32(
-          String(decoding: readBytes(dir + "/pid"), as: UTF8.self).trimmingCharacters(
-            in: .whitespacesAndNewlines)) ?? 0
-    }
-    #expect(pid > 0)
-    usleep(300_000)
-    #expect(kill(pid, 0) == 0)
-    kill(parent.processIdentifier, SIGKILL)
-    // Not waiting for the shell: the shard must be gone long before `sleep` ends.
-    var alive = true
-    for _ in 0..<100 where alive {
-      usleep(20_000)
-      // Reaped by init once killed; a zombie still answers kill(0), so look at its state.
-      let stat = String(decoding: readBytes("/proc/\(pid)/stat"), as: UTF8.self)
-      alive = !stat.isEmpty && !stat.contains(") Z ")
-    }
-    #expect(!alive)
+    // The shard reads stdin from a pipe that stays open, so it runs until it is killed; its
+    // parent is the inner shell, which the outer one kills. Output goes nowhere, so that the
+    // orphaned `sleep` holds no pipe of ours.
+    let script = """
+      sh -c "sleep 5 | '\(consentgateBinary)' filter --quiet --shard 0/1 --out '\(dir)/o' - & echo \\$! > '\(dir)/pid'; wait" > /dev/null 2>&1 &
+      parent=$!
+      for i in $(seq 1 100); do [ -s '\(dir)/pid' ] && break; sleep 0.05; done
+      pid=$(cat '\(dir)/pid')
+      sleep 0.3
+      kill -0 "$pid" && echo "alive before"
+      kill -9 "$parent"
+      wait "$parent" 2>/dev/null
+      for i in $(seq 1 100); do
+        if ! [ -e /proc/$pid ] || grep -q ') Z ' /proc/$pid/stat; then echo "gone after"; break; fi
+        sleep 0.02
+      done
+      """
+    let r = shell(script)
+    let out = String(decoding: r.stdout, as: UTF8.self)
+    #expect(out.contains("alive before"), "\(out) \(r.stderr)")
+    #expect(out.contains("gone after"), "\(out) \(r.stderr)")
   }
+
 }
