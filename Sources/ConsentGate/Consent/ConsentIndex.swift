@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one data structure (slot table and entry arena) whose methods
+// share private byte offsets; split, they would need those internals widened. The
+// memory-mapped index of SPEC §9 (issue 18) will reshape this file.
 import CScanKernels
 
 #if canImport(Glibc)

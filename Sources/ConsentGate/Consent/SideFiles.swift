@@ -1,3 +1,5 @@
+// Over 300 lines for now: CSV loading, JSONL loading and explain tracing. Issue 23 splits it
+// into those three files; it is left whole until then so the code moves only once.
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)

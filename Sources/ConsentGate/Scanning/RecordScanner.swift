@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one single-pass scanner whose inlined helpers share the
+// pointer-token tables held in this class; split, the hot loop would cross file-private
+// boundaries that the optimiser then cannot see through.
 import CScanKernels
 
 #if canImport(Glibc)
