@@ -14,7 +14,10 @@ struct CorpusOptions: ParsableArguments {
   @Option(name: .customLong("jurisdictions"), help: "Jurisdiction tags now (repeatable).")
   var jurisdictions: [String] = []
 
-  @Option(help: "Judge consent at this RFC 3339 instant (default: now).")
+  @Option(help: "A consent index (SPEC §9) instead of --consent and --jurisdictions.")
+  var index: String?
+
+  @Option(help: "Judge consent at this RFC 3339 instant (default: now, or the index's).")
   var cutoff: String?
 
   /// The corpus, checked: its report read and every kept file re-hashed.
@@ -29,10 +32,18 @@ struct CorpusOptions: ParsableArguments {
 
   /// The corpus's policy with the new cutoff.
   func policy(_ corpus: Corpus, runStart: Timestamp) throws -> Policy {
+    let given = try cutoff ?? index.map { try indexHeader($0).policy.cutoff.rfc3339 }
     do {
-      return try corpus.policy(cutoff: cutoff, runStart: runStart)
+      return try corpus.policy(cutoff: given, runStart: runStart)
     } catch {
       throw usageFailure(error)
+    }
+  }
+
+  /// The index, opened and checked against `policy`, when one is given.
+  func openedIndex(policy: Policy) throws -> MappedIndex? {
+    try index.map {
+      try openIndex($0, policy: policy, consent: consent, jurisdictions: jurisdictions)
     }
   }
 }
@@ -64,6 +75,7 @@ struct AuditCommand: ParsableCommand {
     var audit = Audit(corpus: corpus, policy: policy)
     audit.consentFiles = options.consent
     audit.jurisdictionFiles = options.jurisdictions
+    audit.index = try options.openedIndex(policy: policy)
     let allPass: Bool
     do {
       (_, allPass) = try audit.run(into: folder)
@@ -111,6 +123,7 @@ struct PurgeCommand: ParsableCommand {
       outputDirectory: out)
     config.consentFiles = options.consent
     config.jurisdictionFiles = options.jurisdictions
+    config.indexFile = options.index
     if let threads {
       guard (1...1024).contains(threads) else {
         throw usageFailure(UsageError("--threads must be between 1 and 1024"))

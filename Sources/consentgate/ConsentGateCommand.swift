@@ -35,7 +35,7 @@ struct ConsentGateCommand: ParsableCommand {
     version: FilterReport.toolVersion,
     subcommands: [
       FilterCommand.self, ExplainCommand.self, GenerateCommand.self, MergeReportsCommand.self,
-      AffectedCommand.self, AuditCommand.self, PurgeCommand.self,
+      AffectedCommand.self, AuditCommand.self, PurgeCommand.self, IndexCommand.self,
     ]
   )
 }
@@ -49,4 +49,44 @@ func printError(_ line: String) {
 func usageFailure(_ error: UsageError) -> ExitCode {
   printError("consentgate: \(error.message)")
   return ExitCode(64)
+}
+
+/// The header of the index at `path`, or exit 2 naming the file and section.
+func indexHeader(_ path: String) throws -> IndexHeader {
+  do {
+    return try MappedIndex.readHeader(path: path)
+  } catch {
+    printError("consentgate: \(error)")
+    throw ExitCode(2)
+  }
+}
+
+/// With an index and no cutoff, the cutoff is the index's (SPEC §9): it then counts as given
+/// (also for `--resume`).
+func takingIndexCutoff(_ settings: PolicySettings) throws -> PolicySettings {
+  guard let index = settings.index, settings.cutoff == nil else { return settings }
+  var s = settings
+  s.cutoff = try indexHeader(index).policy.cutoff.rfc3339
+  return s
+}
+
+/// Opens the index for a run with `policy`: exit 2 for a bad file, 64 for a policy that
+/// differs from the baked one or for side files given beside it.
+func openIndex(_ path: String, policy: Policy, consent: [String], jurisdictions: [String]) throws
+  -> MappedIndex
+{
+  do {
+    return try ConsentSources.openIndex(
+      path, policy: policy, consent: consent, jurisdictions: jurisdictions)
+  } catch {
+    switch error {
+    case .usage(let e): throw usageFailure(e)
+    case .sideFiles(let failure):
+      for e in failure.errors { printError("consentgate: \(e)") }
+      throw ExitCode(2)
+    case .output(let e):
+      printError("consentgate: cannot write \(e)")
+      throw ExitCode(74)
+    }
+  }
 }

@@ -20,15 +20,20 @@ struct ExplainCommand: ParsableCommand {
     let settings: PolicySettings
     let policy: Policy
     do {
-      settings = try policyOptions.merged()
+      settings = try takingIndexCutoff(try policyOptions.merged())
       policy = try settings.policy(runStart: Timestamp.now())
-    } catch {
+    } catch let error as UsageError {
       throw usageFailure(error)
+    }
+    let index = try settings.index.map {
+      try openIndex(
+        $0, policy: policy, consent: settings.consent ?? [],
+        jurisdictions: settings.jurisdictions ?? [])
     }
     do {
       let explanation = try Explanation.explain(
         userId: user, policy: policy, consent: settings.consent ?? [],
-        jurisdictions: settings.jurisdictions ?? [])
+        jurisdictions: settings.jurisdictions ?? [], index: index)
       print(json ? explanation.json.pretty : explanation.text)
     } catch {
       for e in error.errors { printError("consentgate: \(e)") }

@@ -76,9 +76,9 @@ struct FilterCommand: ParsableCommand {
     let settings: PolicySettings
     let policy: Policy
     do {
-      settings = try policyOptions.merged(with: extra)
+      settings = try takingIndexCutoff(try policyOptions.merged(with: extra))
       policy = try settings.policy(runStart: Timestamp.now())
-    } catch {
+    } catch let error as UsageError {
       throw usageFailure(error)
     }
     guard let outDir = settings.out else { throw usageFailure(UsageError("--out is required")) }
@@ -124,6 +124,7 @@ struct FilterCommand: ParsableCommand {
     var config = FilterConfiguration(policy: policy, inputs: inputs, outputDirectory: outDir)
     config.consentFiles = settings.consent ?? []
     config.jurisdictionFiles = settings.jurisdictions ?? []
+    config.indexFile = settings.index
     if let t = settings.threads { config.threads = Int(t) }
     config.resume = settings.resume ?? false
     config.inputsInFlight = inputsInFlight
@@ -151,7 +152,8 @@ func runFilter(_ config: FilterConfiguration, quiet isQuiet: Bool) throws {
     case .usage(let e): throw usageFailure(e)
     case .sideFiles(let failure):
       for e in failure.errors { printError("consentgate: \(e)") }
-      printError("consentgate: stopped before writing any output (fatal ledger/tag error)")
+      printError(
+        "consentgate: stopped before writing any output (fatal ledger, tag or index error)")
       throw ExitCode(2)
     case .output(let e):
       printError("consentgate: cannot write \(e)")

@@ -13,6 +13,11 @@ struct PolicyOptions: ParsableArguments {
   @Option(name: .customLong("jurisdictions"), help: "Jurisdiction tags, CSV or JSONL (repeatable).")
   var jurisdictions: [String] = []
 
+  @Option(
+    help: "A consent index (consentgate index build) used instead of --consent and --jurisdictions."
+  )
+  var index: String?
+
   @Option(help: "The processing purpose consent must name (default ai_training).")
   var purpose: String?
 
@@ -55,6 +60,7 @@ struct PolicyOptions: ParsableArguments {
     var s = PolicySettings()
     s.consent = consent.isEmpty ? nil : consent
     s.jurisdictions = jurisdictions.isEmpty ? nil : jurisdictions
+    s.index = index
     s.purpose = purpose
     s.cutoff = cutoff
     s.protect = protect.map(PolicySettings.splitList)
@@ -70,11 +76,19 @@ struct PolicyOptions: ParsableArguments {
     return s
   }
 
-  /// The policy file's settings overridden by the command line's.
+  /// The policy file's settings overridden by the command line's. An `--index` given here
+  /// replaces the policy file's side files, and side files given here its index: only both
+  /// from one place are a usage error.
   func merged(with extra: PolicySettings = PolicySettings()) throws(UsageError) -> PolicySettings {
     var cli = settings
     cli = extra.overriding(cli)
     guard let policy else { return cli }
-    return cli.overriding(try PolicySettings.load(policyFile: policy))
+    var file = try PolicySettings.load(policyFile: policy)
+    if cli.index != nil {
+      file.consent = nil
+      file.jurisdictions = nil
+    }
+    if cli.consent != nil || cli.jurisdictions != nil { file.index = nil }
+    return cli.overriding(file)
   }
 }

@@ -17,6 +17,9 @@ public struct Audit {
   public let policy: Policy
   public var consentFiles: [String] = []
   public var jurisdictionFiles: [String] = []
+  /// A consent index (SPEC §9) used instead of the side files, opened with
+  /// ``ConsentSources/openIndex(_:policy:consent:jurisdictions:)``.
+  public var index: MappedIndex?
 
   public init(corpus: Corpus, policy: Policy) {
     self.corpus = corpus
@@ -26,9 +29,10 @@ public struct Audit {
   /// Decides every kept record and writes `audit.json` and `failing.jsonl` into `folder`
   /// (created if missing). Returns the audit's JSON and whether every record still passes.
   public func run(into folder: String) throws(CorpusFailure) -> (json: JSONValue, allPass: Bool) {
-    var loader = SideFileLoader(policy: policy)
+    let sources: ConsentSources
     do {
-      try loader.load(consent: consentFiles, jurisdictions: jurisdictionFiles)
+      sources = try ConsentSources.load(
+        policy: policy, consent: consentFiles, jurisdictions: jurisdictionFiles, index: index)
     } catch {
       throw CorpusFailure(message: error.errors.map(\.description).joined(separator: "; "))
     }
@@ -43,7 +47,7 @@ public struct Audit {
     } catch {
       throw CorpusFailure(message: "cannot write \(folder)")
     }
-    let decider = RecordDecider(policy: policy, index: loader.index)
+    let decider = RecordDecider(policy: policy, index: sources.lookup)
     let ids = IdScratch()
     var results: [FileResult] = []
     var allFailingUsers: Set<[UInt8]> = []
@@ -58,7 +62,7 @@ public struct Audit {
           let examined = decider.examine(record, ids: ids)
           let verdict =
             examined.early
-            ?? decider.conclude(examined, record, facts: loader.index.facts(for: examined.id))
+            ?? decider.conclude(examined, record, facts: sources.lookup.facts(for: examined.id))
           result.records += 1
           if verdict.reason.disposition == .keep {
             result.stillLawful += 1
@@ -89,7 +93,7 @@ public struct Audit {
       throw error
     }
     let json = Self.json(
-      corpus: corpus, policy: policy, loader: loader, results: results,
+      corpus: corpus, policy: policy, sources: sources, results: results,
       usersFailing: allFailingUsers.count)
     do {
       _ = try failingFile.commit()
@@ -153,7 +157,7 @@ public struct Audit {
   }
 
   static func json(
-    corpus: Corpus, policy: Policy, loader: SideFileLoader, results: [FileResult],
+    corpus: Corpus, policy: Policy, sources: ConsentSources, results: [FileResult],
     usersFailing: Int
   ) -> JSONValue {
     func sideFiles(_ files: [SideFileSummary]) -> JSONValue { .array(files.map(\.json)) }
@@ -162,9 +166,9 @@ public struct Audit {
     return .object([
       ("corpus_report_sha256", .string(corpus.reportSHA256)),
       ("cutoff", .string(policy.cutoff.rfc3339)),
-      ("consent", sideFiles(loader.consentFiles)),
-      ("jurisdictions", sideFiles(loader.jurisdictionFiles)),
-      ("index", .null),
+      ("consent", sideFiles(sources.consentFiles)),
+      ("jurisdictions", sideFiles(sources.jurisdictionFiles)),
+      ("index", sources.index?.json ?? .null),
       (
         "files",
         .array(

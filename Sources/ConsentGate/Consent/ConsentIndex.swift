@@ -42,7 +42,7 @@ public struct UserFacts: Sendable, Equatable {
 ///
 /// About 30 bytes a user plus the id bytes (13 of them the slot table at 10 million users).
 /// ``find(batch:into:)`` overlaps the misses of many lookups; the record pipeline uses it.
-public struct ConsentIndex: Sendable {
+public struct ConsentIndex: Sendable, ProbedTable {
   /// Entries, back to back. Entry offsets are in 4-byte units, so 40 bits address 4 TiB.
   private var arena: PageBuffer
   /// Tag << 40 | (entry unit offset + 1); 0 is an empty slot.
@@ -143,7 +143,7 @@ public struct ConsentIndex: Sendable {
   }
 
   @inline(__always)
-  private func home(_ h: UInt64) -> Int { Int(truncatingIfNeeded: h >> 24) & mask }
+  func home(_ h: UInt64) -> Int { Int(truncatingIfNeeded: h >> 24) & mask }
 
   @inline(__always)
   private static func tag(_ h: UInt64) -> UInt64 { (h & 0xFF_FFFF) << tagShift }
@@ -191,69 +191,40 @@ public struct ConsentIndex: Sendable {
     return bytesEqual(base + headerBytes, id.baseAddress!, count: length)
   }
 
-  /// Lookups per stage of ``find(batch:into:)``: measured best at 8 on the 2-core machine.
-  public static let batchWidth = 8
-
-  /// Looks up many ids at once: `results[k]` becomes the entry of `ids[k]`, or nil.
-  ///
-  /// One by one, a table of millions of users costs a full memory latency per miss. Here the
-  /// work runs as a three-stage software pipeline over groups of ids: hash a group and request
-  /// its slots; for the group before, find the first slot with a matching tag and request its
-  /// entry; for the group before that, compare the ids. Each request has a group's worth of
-  /// work to hide behind, and many misses are in flight at once.
+  /// Looks up many ids at once: `results[k]` becomes the entry of `ids[k]`, or nil
+  /// (``findBatched(_:ids:into:)``, which overlaps their memory misses).
   public func find(
     batch ids: UnsafeBufferPointer<UnsafeRawBufferPointer>,
     into results: UnsafeMutableBufferPointer<Entry?>
   ) {
-    precondition(results.count >= ids.count)
-    let width = ConsentIndex.batchWidth
-    let groups = (ids.count + width - 1) / width
+    findBatched(self, ids: ids, into: results)
+  }
+
+  @inline(__always)
+  func prefetchSlot(_ slot: Int) { cg_prefetch(slots.base + slot * 8) }
+
+  @inline(__always)
+  func firstCandidate(_ h: UInt64, from start: Int) -> Int {
     let s = UnsafeBufferPointer(slotWords)
-    let a = UnsafeRawBufferPointer(arenaBytes)
-    // Per id in flight: its hash, then the slot where stage 3 starts comparing.
-    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 3 * width) { hashes in
-      withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * width) { starts in
-        for g in 0..<(groups + 2) {
-          if g < groups {
-            let first = g * width
-            let r = (g % 3) * width
-            for j in 0..<min(width, ids.count - first) {
-              let v = ConsentIndex.hash(ids[first + j])
-              hashes[r + j] = v
-              cg_prefetch(s.baseAddress! + home(v))
-            }
-          }
-          if g >= 1 && g - 1 < groups {
-            let first = (g - 1) * width
-            let r = ((g - 1) % 3) * width
-            for j in 0..<min(width, ids.count - first) {
-              let tag = ConsentIndex.tag(hashes[r + j])
-              var slot = home(hashes[r + j])
-              while true {
-                let word = s[slot]
-                if word == 0 { break }
-                if word & ~ConsentIndex.offsetMask == tag {
-                  cg_prefetch(
-                    a.baseAddress!
-                      + (Int(truncatingIfNeeded: (word & ConsentIndex.offsetMask) - 1) << 2))
-                  break
-                }
-                slot = (slot + 1) & mask
-              }
-              starts[r + j] = slot
-            }
-          }
-          if g >= 2 {
-            let first = (g - 2) * width
-            let r = ((g - 2) % 3) * width
-            for j in 0..<min(width, ids.count - first) {
-              results[first + j] = ConsentIndex.probe(
-                s, a, mask, ids[first + j], ConsentIndex.tag(hashes[r + j]), starts[r + j])
-            }
-          }
-        }
+    let tag = ConsentIndex.tag(h)
+    var slot = start
+    while true {
+      let word = s[slot]
+      if word == 0 { return slot }
+      if word & ~ConsentIndex.offsetMask == tag {
+        cg_prefetch(
+          arena.base + (Int(truncatingIfNeeded: (word & ConsentIndex.offsetMask) - 1) << 2))
+        return slot
       }
+      slot = (slot + 1) & mask
     }
+  }
+
+  @inline(__always)
+  func probe(_ id: UnsafeRawBufferPointer, _ h: UInt64, from slot: Int) -> Int? {
+    ConsentIndex.probe(
+      UnsafeBufferPointer(slotWords), UnsafeRawBufferPointer(arenaBytes), mask, id,
+      ConsentIndex.tag(h), slot)
   }
 
   // MARK: Loading
@@ -336,9 +307,6 @@ public struct ConsentIndex: Sendable {
     arena.base.storeBytes(of: f, toByteOffset: e + ConsentIndex.flagsAt, as: UInt8.self)
   }
 
-  private static let exactBit: UInt64 = 1 << 63
-  private static let secondsBias: Int64 = 1 << 41
-
   @inline(__always)
   private func time(_ e: Entry) -> Timestamp {
     time(packed: arena.base.loadUnaligned(fromByteOffset: e + ConsentIndex.timeAt, as: UInt64.self))
@@ -350,29 +318,20 @@ public struct ConsentIndex: Sendable {
   }
 
   private func time(packed: UInt64) -> Timestamp {
-    if packed & ConsentIndex.exactBit != 0 {
-      return exactTimes[Int(truncatingIfNeeded: packed & 0xFFFF_FFFF)]
-    }
-    return Timestamp(
-      seconds: Int64(bitPattern: packed >> 20) - ConsentIndex.secondsBias,
-      fraction: (packed & 0xF_FFFF) &* 1_000_000_000_000)
+    if packed & PackedTime.exactBit != 0 { return exactTimes[PackedTime.exactPlace(packed)] }
+    return PackedTime.unpack(packed)
   }
 
-  /// Stores the deciding time: whole microseconds within ±69,000 years pack into the entry
-  /// (never as 0: seconds above -2⁴¹ make the packed word positive).
+  /// Stores the deciding time, packed where it fits (``PackedTime``).
   private mutating func setTime(_ e: Entry, _ t: Timestamp, replacing previous: UInt64?) {
-    let micros = t.fraction / 1_000_000_000_000
     let packed: UInt64
-    if t.subFraction == 0, t.extraDigits == nil, micros * 1_000_000_000_000 == t.fraction,
-      t.seconds > -ConsentIndex.secondsBias, t.seconds < ConsentIndex.secondsBias
-    {
-      packed = UInt64(t.seconds + ConsentIndex.secondsBias) << 20 | micros
-    } else if let previous, previous & ConsentIndex.exactBit != 0 {
-      let k = Int(truncatingIfNeeded: previous & 0xFFFF_FFFF)
-      exactTimes[k] = t
+    if let word = PackedTime.pack(t) {
+      packed = word
+    } else if let previous, previous & PackedTime.exactBit != 0 {
+      exactTimes[PackedTime.exactPlace(previous)] = t
       packed = previous
     } else {
-      packed = ConsentIndex.exactBit | UInt64(exactTimes.count)
+      packed = PackedTime.exactBit | UInt64(exactTimes.count)
       exactTimes.append(t)
     }
     arena.base.storeBytes(of: packed, toByteOffset: e + ConsentIndex.timeAt, as: UInt64.self)

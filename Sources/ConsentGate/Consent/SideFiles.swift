@@ -59,7 +59,8 @@ public struct ExplainedEvent: Sendable {
 /// One tag row about the user `explain` asks for.
 public struct ExplainedTag: Sendable {
   public var file: String
-  public var line: Int
+  /// nil for a tag an index recorded (it keeps no lines).
+  public var line: Int?
   public var country: String?
   public var signal: CountrySignal
 }
@@ -78,6 +79,9 @@ public struct SideFileLoader {
   public private(set) var jurisdictionFiles: [SideFileSummary] = []
   public private(set) var errors: [SideFileError] = []
   private var fileNumber = 0
+
+  /// When set, rows go to these on-disk runs instead of the in-memory index (``IndexBuilder``).
+  var runs: IndexRuns?
 
   /// When set, the rows about this user are collected for `explain`.
   public var explainUser: [UInt8]?
@@ -193,35 +197,31 @@ public struct SideFileLoader {
         || b.withUnsafeBytes { memcmp($0.baseAddress!, a.baseAddress!, a.count) == 0 })
   }
 
+  /// What one row does to its user.
+  enum Effect {
+    /// Names the user, nothing more (another purpose, after the cutoff, no country).
+    case mention
+    case offer(ConsentState, Timestamp)
+    case ledgerError
+    /// A tag signal; `country` is the tag's text (for the index, which resolves signals
+    /// against each run's protection set).
+    case tag(CountrySignal, country: UnsafeRawBufferPointer?)
+  }
+
   private mutating func apply(_ row: Row, _ kind: Kind, _ file: String, _ users: inout Int) {
-    let (e, first) = index.insert(row.userId, file: fileNumber)
-    if first { users += 1 }
-    let explaining = explainUser.map { SideFileLoader.equal(row.userId, $0) } ?? false
-    func text(_ b: UnsafeRawBufferPointer?) -> String? {
-      b.map { String(decoding: $0, as: UTF8.self) }
-    }
+    var effect = Effect.mention
+    var state: ConsentState?
     switch kind {
     case .tags:
-      if let problem = row.problem {
-        if policy.lenientLedger {
-          index.addTag(e, .invalid)
-        } else {
-          fail(file, row.line, problem)
-        }
+      if let problem = row.problem, !policy.lenientLedger {
+        fail(file, row.line, problem)
       } else {
-        index.addTag(e, row.signal)
-      }
-      if explaining {
-        explainedTags.append(
-          ExplainedTag(
-            file: file, line: row.line, country: text(row.country),
-            signal: row.problem == nil ? row.signal : .invalid))
+        effect = .tag(row.problem == nil ? row.signal : .invalid, country: row.country)
       }
     case .ledger:
-      var state: ConsentState?
       if let problem = row.problem {
         if policy.lenientLedger {
-          index.markLedgerError(e)
+          effect = .ledgerError
         } else {
           fail(file, row.line, problem)
         }
@@ -231,16 +231,38 @@ public struct SideFileLoader {
         state = rules.state(
           status: status, recordedAt: recordedAt, expiresAt: row.expiresAt,
           noticeVersion: row.noticeVersion)
-        if let state { index.offer(e, state: state, at: recordedAt) }
+        if let state { effect = .offer(state, recordedAt) }
       }
-      if explaining {
-        explainedEvents.append(
-          ExplainedEvent(
-            file: file, line: row.line, purpose: text(row.purpose) ?? "",
-            status: text(row.status) ?? "", recordedAt: text(row.recordedAtText) ?? "",
-            noticeVersion: text(row.noticeVersion), expiresAt: text(row.expiresAtText),
-            state: state, problem: row.problem))
+    }
+    if let runs {
+      runs.add(row.userId, file: fileNumber, effect)
+    } else {
+      let (e, first) = index.insert(row.userId, file: fileNumber)
+      if first { users += 1 }
+      switch effect {
+      case .mention: break
+      case .offer(let state, let time): index.offer(e, state: state, at: time)
+      case .ledgerError: index.markLedgerError(e)
+      case .tag(let signal, _): index.addTag(e, signal)
       }
+    }
+    guard let explainUser, SideFileLoader.equal(row.userId, explainUser) else { return }
+    func text(_ b: UnsafeRawBufferPointer?) -> String? {
+      b.map { String(decoding: $0, as: UTF8.self) }
+    }
+    switch kind {
+    case .tags:
+      explainedTags.append(
+        ExplainedTag(
+          file: file, line: row.line, country: text(row.country),
+          signal: row.problem == nil ? row.signal : .invalid))
+    case .ledger:
+      explainedEvents.append(
+        ExplainedEvent(
+          file: file, line: row.line, purpose: text(row.purpose) ?? "",
+          status: text(row.status) ?? "", recordedAt: text(row.recordedAtText) ?? "",
+          noticeVersion: text(row.noticeVersion), expiresAt: text(row.expiresAtText),
+          state: state, problem: row.problem))
     }
   }
 
@@ -310,7 +332,7 @@ public struct SideFileLoader {
         }
         // The next row's slot is fetched while this one is handled: loading is otherwise one
         // memory miss per row.
-        if let next = csv.peekField(userCol) { index.prefetch(next) }
+        if runs == nil, let next = csv.peekField(userCol) { index.prefetch(next) }
         var row = Row()
         row.line = csv.line
         row.userId = field(userCol)!

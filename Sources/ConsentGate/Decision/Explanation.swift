@@ -9,20 +9,47 @@ public struct Explanation: Sendable {
   public var facts: UserFacts
   public var verdict: Verdict
 
-  /// Loads the side files and explains `userId`. An unknown user is no error: they have no
-  /// events and no tags.
+  /// The index the facts came from (`explain --index`), which keeps no events: `events` is
+  /// then empty and `tags` holds the user's resolved tag signals, without file and line.
+  public var indexPath: String?
+  /// `recorded_at` of the event in effect.
+  public var decidedAt: Timestamp?
+
+  /// Loads the side files (or verifies `index`) and explains `userId`. An unknown user is
+  /// no error: they have no events and no tags.
   public static func explain(
-    userId: String, policy: Policy, consent: [String], jurisdictions: [String]
+    userId: String, policy: Policy, consent: [String], jurisdictions: [String],
+    index: MappedIndex? = nil
   ) throws(SideFileFailure) -> Explanation {
-    var loader = SideFileLoader(policy: policy)
-    loader.explainUser = Array(userId.utf8)
-    try loader.load(consent: consent, jurisdictions: jurisdictions)
-    let facts = Array(userId.utf8).withUnsafeBytes { loader.index.facts(for: $0) }
+    let id = Array(userId.utf8)
+    let lookup: UserLookup
+    var events: [ExplainedEvent] = []
+    var tags: [ExplainedTag] = []
+    if let index {
+      lookup = try ConsentSources.load(
+        policy: policy, consent: [], jurisdictions: [], index: index
+      ).lookup
+      if case .mapped(let mapped) = lookup, let e = id.withUnsafeBytes({ lookup.find($0) }) {
+        tags = mapped.tagCodes(e).map { code in
+          ExplainedTag(
+            file: index.path, line: nil, country: code == "!" ? nil : code,
+            signal: code == "!" ? .invalid : policy.protection.classify(code))
+        }
+      }
+    } else {
+      var loader = SideFileLoader(policy: policy)
+      loader.explainUser = id
+      try loader.load(consent: consent, jurisdictions: jurisdictions)
+      lookup = .loaded(loader.index)
+      events = loader.explainedEvents
+      tags = loader.explainedTags
+    }
+    let facts = id.withUnsafeBytes { lookup.facts(for: $0) }
+    let grantedAt = lookup.decidedAt(facts)
     var verdict: Verdict
     if userId.isEmpty {
       verdict = Verdict(reason: .missingUserID)
     } else {
-      let grantedAt = loader.index.decidedAt(facts)
       verdict = RecordDecider.decide(
         policy: policy, facts: facts, recordSignals: SignalSet(), grantedAt: { grantedAt }
       ) {
@@ -31,8 +58,8 @@ public struct Explanation: Sendable {
       }
     }
     return Explanation(
-      userId: userId, policy: policy, events: loader.explainedEvents,
-      tags: loader.explainedTags, facts: facts, verdict: verdict)
+      userId: userId, policy: policy, events: events, tags: tags, facts: facts,
+      verdict: verdict, indexPath: index?.path, decidedAt: grantedAt)
   }
 
   private typealias RecordTime = RecordDecider.RecordTime
@@ -89,14 +116,16 @@ public struct Explanation: Sendable {
             ])
           })
       ),
+      ("index", indexPath.map(JSONValue.string) ?? .null),
       ("consent_state", .string(Self.stateWord(facts.state)!)),
+      ("decided_at", decidedAt.map { .string($0.rfc3339) } ?? .null),
       ("ledger_error", .bool(facts.ledgerError)),
       (
         "jurisdiction_signals",
         .array(
           tags.map { t in
             .object([
-              ("file", .string(t.file)), ("line", .int(Int64(t.line))),
+              ("file", .string(t.file)), ("line", t.line.map { .int(Int64($0)) } ?? .null),
               ("country", t.country.map(JSONValue.string) ?? .null),
               ("signal", .string(Self.signalWord(t.signal))),
             ])
@@ -112,7 +141,11 @@ public struct Explanation: Sendable {
   public var text: String {
     var lines: [String] = []
     lines.append("user \(userId), purpose \(policy.purpose), cutoff \(policy.cutoff.rfc3339)")
-    lines.append("consent events (\(events.count)):")
+    if let indexPath {
+      lines.append("from index \(indexPath) (it keeps each user's resolved state, not the events)")
+    } else {
+      lines.append("consent events (\(events.count)):")
+    }
     for e in events {
       var parts = ["  \(e.file):\(e.line)", e.purpose, e.status, e.recordedAt]
       if let n = e.noticeVersion { parts.append("notice \(n)") }
@@ -129,10 +162,12 @@ public struct Explanation: Sendable {
       lines.append(parts.joined(separator: "  "))
     }
     lines.append(
-      "consent state: \(Self.stateWord(facts.state)!)\(facts.ledgerError ? " (ledger error)" : "")")
+      "consent state: \(Self.stateWord(facts.state)!)\(facts.ledgerError ? " (ledger error)" : "")"
+        + (decidedAt.map { ", since \($0.rfc3339)" } ?? ""))
     lines.append("jurisdiction tags (\(tags.count)):")
     for t in tags {
-      lines.append("  \(t.file):\(t.line)  \(t.country ?? "null")  → \(Self.signalWord(t.signal))")
+      let place = t.line.map { "\(t.file):\($0)" } ?? t.file
+      lines.append("  \(place)  \(t.country ?? "null")  → \(Self.signalWord(t.signal))")
     }
     lines.append(
       "jurisdiction from tags: \(jurisdictionWord) (a record's own country values add to this)")

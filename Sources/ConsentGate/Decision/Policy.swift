@@ -109,6 +109,7 @@ public struct PolicySettings: Sendable, Equatable {
   public var out: String?
   public var consent: [String]?
   public var jurisdictions: [String]?
+  public var index: String?
   public var purpose: String?
   public var cutoff: String?
   public var protect: [String]?
@@ -140,7 +141,8 @@ public struct PolicySettings: Sendable, Equatable {
 
   /// The keys a policy file may hold: the long options, `_` for `-`.
   public static let fileKeys: Set<String> = [
-    "out", "consent", "jurisdictions", "purpose", "cutoff", "protect", "unknown_jurisdiction",
+    "out", "consent", "jurisdictions", "index", "purpose", "cutoff", "protect",
+    "unknown_jurisdiction",
     "objections", "consent_covers", "max_consent_age", "notice_versions", "user_id_path",
     "country_path", "time_path", "lenient_ledger", "max_record_bytes", "max_quarantine_ratio",
     "compression", "level", "threads", "quiet", "resume", "lineage",
@@ -222,6 +224,7 @@ public struct PolicySettings: Sendable, Equatable {
       case "out": s.out = relative(try string())
       case "consent": s.consent = try paths()
       case "jurisdictions": s.jurisdictions = try paths()
+      case "index": s.index = relative(try string())
       case "purpose": s.purpose = try string()
       case "cutoff": s.cutoff = try string()
       case "protect": s.protect = try list()
@@ -261,6 +264,7 @@ public struct PolicySettings: Sendable, Equatable {
     if let v = out { m.out = v }
     if let v = consent { m.consent = v }
     if let v = jurisdictions { m.jurisdictions = v }
+    if let v = index { m.index = v }
     if let v = purpose { m.purpose = v }
     if let v = cutoff { m.cutoff = v }
     if let v = protect { m.protect = v }

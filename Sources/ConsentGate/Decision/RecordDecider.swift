@@ -63,7 +63,7 @@ public final class IdScratch {
 /// index and policy are shared, read-only values.
 public final class RecordDecider {
   public let policy: Policy
-  public let index: ConsentIndex
+  public let index: UserLookup
   private let scanner: RecordScanner
   private let countryFields: Range<Int>
   private let timeField: Int?
@@ -71,7 +71,12 @@ public final class RecordDecider {
   /// One thread's scratch (a decider is never shared): exclusivity check off.
   @exclusivity(unchecked) private var textScratch: [UInt8] = []
 
-  public init(policy: Policy, index: ConsentIndex) {
+  /// A decider over a table loaded from side files.
+  public convenience init(policy: Policy, index: ConsentIndex) {
+    self.init(policy: policy, index: .loaded(index))
+  }
+
+  public init(policy: Policy, index: UserLookup) {
     self.policy = policy
     self.index = index
     var pointers = [policy.userIdPath]

@@ -59,7 +59,12 @@ public final class BlockProcessor {
 
   /// With `keptByReference`, uncompressed kept lines come out as ``BlockOutcome/keptRuns``
   /// of the block (the pipeline's writer writes them from there); otherwise as bytes.
-  public init(policy: Policy, index: ConsentIndex, keptByReference: Bool = false) {
+  /// A processor over a table loaded from side files.
+  public convenience init(policy: Policy, index: ConsentIndex, keptByReference: Bool = false) {
+    self.init(policy: policy, index: .loaded(index), keptByReference: keptByReference)
+  }
+
+  public init(policy: Policy, index: UserLookup, keptByReference: Bool = false) {
     decider = RecordDecider(policy: policy, index: index)
     compressor = makeBlockCompressor(policy.compression, level: policy.level)
     lineage = policy.lineage
@@ -71,7 +76,7 @@ public final class BlockProcessor {
     examined.reserveCapacity(typicalLines)
     ids.reserveCapacity(typicalLines)
     runScratch.reserveCapacity(typicalLines)
-    found = [ConsentIndex.Entry?](repeating: nil, count: typicalLines)
+    found = [Int?](repeating: nil, count: typicalLines)
   }
 
   /// Processes `block` from the input whose quarantine `"source"` is `sourceJSON` (already a
@@ -144,11 +149,11 @@ public final class BlockProcessor {
   @exclusivity(unchecked) private var lines: [Line] = []
   @exclusivity(unchecked) private var examined: [RecordDecider.Examined] = []
   @exclusivity(unchecked) private var ids: [UnsafeRawBufferPointer] = []
-  @exclusivity(unchecked) private var found: [ConsentIndex.Entry?] = []
+  @exclusivity(unchecked) private var found: [Int?] = []
   private let idScratch = IdScratch(capacity: 1 << 20)
 
   /// Two passes: the first frames and examines every line and collects the user ids; the
-  /// index then looks them all up at once (``ConsentIndex/find(batch:into:)``, which
+  /// index then looks them all up at once (``UserLookup/find(batch:into:)``, which
   /// overlaps their memory misses); the second decides and writes in line order.
   private func processLines(
     _ raw: UnsafeRawBufferPointer, firstLine: Int, _ sourceJSON: [UInt8],
@@ -189,7 +194,7 @@ public final class BlockProcessor {
       start = end + 1
     }
 
-    if found.count < ids.count { found = [ConsentIndex.Entry?](repeating: nil, count: ids.count) }
+    if found.count < ids.count { found = [Int?](repeating: nil, count: ids.count) }
     let index = decider.index
     ids.withUnsafeBufferPointer { batch in
       found.withUnsafeMutableBufferPointer { index.find(batch: batch, into: $0) }

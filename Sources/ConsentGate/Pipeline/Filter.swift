@@ -11,6 +11,8 @@ public struct FilterConfiguration: Sendable {
   public var outputDirectory: String
   public var consentFiles: [String] = []
   public var jurisdictionFiles: [String] = []
+  /// A consent index file (SPEC §9) used instead of `consentFiles` and `jurisdictionFiles`.
+  public var indexFile: String?
   public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
   public var resume = false
   /// Inputs read at once; nil: as many as there are cores (at most `threads`), so that when
@@ -150,6 +152,12 @@ public struct Filter: Sendable {
           }
         ).map { config.inputs[$0] }
       } ?? config.inputs
+    // An index that is no index, or was built for another policy, stops the run here.
+    let mapped = try config.indexFile.map { (path) throws(FilterFailure) in
+      try ConsentSources.openIndex(
+        path, policy: policy, consent: config.consentFiles,
+        jurisdictions: config.jurisdictionFiles)
+    }
     let dir = config.outputDirectory
     if let inside = OutputLayout.inputInsideOutputs(config.inputs, directory: dir) {
       throw .usage(
@@ -187,7 +195,7 @@ public struct Filter: Sendable {
     // since a read from stdin or a FIFO can block, and a bad ledger must end the run at once.
     let prefetch =
       config.threads > 1 && config.readAhead > 0 && !config.resume && !inputs.isEmpty
-        && !(config.consentFiles.isEmpty && config.jurisdictionFiles.isEmpty)
+        && !(config.consentFiles.isEmpty && config.jurisdictionFiles.isEmpty && mapped == nil)
         && Filter.isRegularFile(inputs[0])
       ? InputPrefetch(
         path: inputs[0], blockTarget: config.blockTarget,
@@ -196,9 +204,11 @@ public struct Filter: Sendable {
     // Whatever stops the run, the read-ahead thread stops before this returns.
     defer { _ = prefetch?.take() }
 
-    var loader = SideFileLoader(policy: policy)
+    let sources: ConsentSources
     do {
-      try loader.load(consent: config.consentFiles, jurisdictions: config.jurisdictionFiles)
+      sources = try ConsentSources.load(
+        policy: policy, consent: config.consentFiles, jurisdictions: config.jurisdictionFiles,
+        index: mapped)
     } catch {
       throw .sideFiles(error)
     }
@@ -206,8 +216,9 @@ public struct Filter: Sendable {
     var report = FilterReport(policy: policy, startedAt: startedAt, threads: config.threads)
     report.shard = config.shard
     report.derivedFrom = config.derivedFrom
-    report.consentFiles = loader.consentFiles
-    report.jurisdictionFiles = loader.jurisdictionFiles
+    report.consentFiles = sources.consentFiles
+    report.jurisdictionFiles = sources.jurisdictionFiles
+    report.index = sources.index
     if policy.unknownJurisdiction == .allow && !policy.protection.coversEveryone {
       report.warnings.append(
         "--unknown-jurisdiction allow: records without any country signal are treated as not protected"
@@ -225,8 +236,7 @@ public struct Filter: Sendable {
         layout.lineage.map { ["lineage": $0] } ?? [:]
       ) { a, _ in a }, lineage: policy.lineage,
       tool: report.tool, policySHA256: report.policySHA256,
-      sideFiles: loader.consentFiles.map { ("consent", $0.sha256) }
-        + loader.jurisdictionFiles.map { ("jurisdictions", $0.sha256) })
+      sideFiles: sources.roles)
     let outputNames = inputs.map {
       Filter.outputName(forInput: $0, compression: policy.compression)
     }
@@ -272,8 +282,8 @@ public struct Filter: Sendable {
         if lanes == 1 {
           let pool =
             config.threads > 1
-            ? OrderedWorkPool(threads: config.threads, policy: policy, index: loader.index) : nil
-          let inline = pool == nil ? BlockProcessor(policy: policy, index: loader.index) : nil
+            ? OrderedWorkPool(threads: config.threads, policy: policy, index: sources.lookup) : nil
+          let inline = pool == nil ? BlockProcessor(policy: policy, index: sources.lookup) : nil
           lane.run(pool: pool, inline: inline)
           pool?.shutDown()
         } else {
@@ -282,7 +292,7 @@ public struct Filter: Sendable {
           let workers = max(1, config.threads / lanes)
           let done = DispatchSemaphore(value: 0)
           for _ in 0..<lanes {
-            let thread = Thread { [lane, index = loader.index] in
+            let thread = Thread { [lane, index = sources.lookup] in
               let pool = OrderedWorkPool(threads: workers, policy: policy, index: index)
               lane.run(pool: pool, inline: nil)
               pool.shutDown()

@@ -67,7 +67,7 @@ final class OrderedWorkPool: RawInputHasher, @unchecked Sendable {
   private var inputHasher = SHA256Stream()
   let limit: Int
 
-  init(threads: Int, policy: Policy, index: ConsentIndex) {
+  init(threads: Int, policy: Policy, index: UserLookup) {
     limit = threads * 3
     for _ in 0..<threads {
       start { [self] in

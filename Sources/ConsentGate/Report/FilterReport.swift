@@ -43,6 +43,8 @@ public struct FilterReport: Sendable {
   public var inputs: [InputReport] = []
   public var consentFiles: [SideFileSummary] = []
   public var jurisdictionFiles: [SideFileSummary] = []
+  /// Set when the run used a consent index (SPEC §9): the report's `index` key.
+  public var index: IndexSummary?
   public var outputs: [OutputReport] = []
   public var warnings: [String] = []
   public var startedAt: Timestamp
@@ -83,6 +85,8 @@ public struct FilterReport: Sendable {
 
   public var policySHA256: String { sha256Hex(Array(policy.canonicalJSON.utf8)) }
 
+  private var indexJSON: JSONValue { index?.json ?? .null }
+
   public var json: JSONValue {
     let t = totals
     func sideFiles(_ files: [SideFileSummary]) -> JSONValue { .array(files.map(\.json)) }
@@ -116,6 +120,7 @@ public struct FilterReport: Sendable {
         ),
         ("consent", sideFiles(consentFiles)),
         ("jurisdictions", sideFiles(jurisdictionFiles)),
+        ("index", indexJSON),
         (
           "totals",
           .object([

@@ -1,0 +1,53 @@
+/// Where a run finds its users' facts: the table loaded from `--consent` and
+/// `--jurisdictions`, or a mapped index file (`--index`, SPEC §9). Both give the same facts
+/// for the same side files and policy.
+public enum UserLookup: Sendable {
+  case loaded(ConsentIndex)
+  case mapped(MappedLookup)
+
+  /// Looks up many ids at once (``findBatched(_:ids:into:)``).
+  public func find(
+    batch ids: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+    into results: UnsafeMutableBufferPointer<Int?>
+  ) {
+    switch self {
+    case .loaded(let index): findBatched(index, ids: ids, into: results)
+    case .mapped(let index): findBatched(index, ids: ids, into: results)
+    }
+  }
+
+  /// The facts of an entry a lookup returned.
+  @inline(__always)
+  public func facts(_ e: Int) -> UserFacts {
+    switch self {
+    case .loaded(let index): index.facts(e)
+    case .mapped(let index): index.facts(e)
+    }
+  }
+
+  /// The entry of one id, or nil.
+  public func find(_ id: UnsafeRawBufferPointer) -> Int? {
+    var found: Int? = nil
+    withUnsafePointer(to: id) { p in
+      withUnsafeMutablePointer(to: &found) { r in
+        find(
+          batch: UnsafeBufferPointer(start: p, count: 1),
+          into: UnsafeMutableBufferPointer(start: r, count: 1))
+      }
+    }
+    return found
+  }
+
+  /// The facts about `id`; a user nobody named has no consent and no tags.
+  public func facts(for id: UnsafeRawBufferPointer) -> UserFacts {
+    find(id).map(facts) ?? .unknown
+  }
+
+  /// `recorded_at` of the event that decided `facts`, nil when none did.
+  public func decidedAt(_ facts: UserFacts) -> Timestamp? {
+    switch self {
+    case .loaded(let index): index.decidedAt(facts)
+    case .mapped(let index): index.decidedAt(facts)
+    }
+  }
+}
