@@ -14,7 +14,8 @@ import Testing
     chunk[12345] = 0x17
     defer { chunk.deallocate() }
     let policy = try makePolicy()
-    let pool = OrderedWorkPool(threads: 1, policy: policy, index: try loadIndex(policy: policy))
+    let pool = OrderedWorkPool(
+      threads: 1, policy: policy, index: .loaded(try loadIndex(policy: policy)))
     defer { pool.shutDown() }
     pool.beginInputHash()
     _ = pool.hashInPlace(UnsafeRawBufferPointer(chunk))

@@ -32,6 +32,11 @@ public struct IndexBuilder {
   /// The memory the build may use for its in-memory passes (a soft limit: one bucket is
   /// always resolved whole).
   public var memoryBytes: Int
+  /// Buckets of pass 1 (a power of two), instead of the number planned from the sizes of the
+  /// side files and `memoryBytes`: tests use it to cross bucket edges with small ledgers.
+  var buckets: Int?
+  /// Called after the side files are read, before they are checked for changes (tests).
+  var afterReading: (() -> Void)?
 
   /// A quarter of the machine's memory.
   public static var defaultMemory: Int {
@@ -73,6 +78,7 @@ public struct IndexBuilder {
     let target = max(1 << 20, memoryBytes / 8)
     var buckets = 1
     while buckets < 4096 && buckets * target < estimate { buckets *= 2 }
+    buckets = self.buckets ?? buckets
     let runs: IndexRuns
     do {
       runs = try IndexRuns(
@@ -93,6 +99,7 @@ public struct IndexBuilder {
     } catch {
       throw .output(error)
     }
+    afterReading?()
     for (k, path) in sources.enumerated() where IndexBuilder.fileIdentity(path) != before[k] {
       throw .changed(path)
     }
