@@ -84,7 +84,7 @@ struct IndexBuildCommand: ParsableCommand {
       builder.memoryBytes = bytes
     }
     do {
-      let header = try builder.build(output: output)
+      let header = try builder.build(output: output) { printError("consentgate: \($0)") }
       printError("consentgate: wrote \(output): \(header.users) users")
     } catch {
       switch error {

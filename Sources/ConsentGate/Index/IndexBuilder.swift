@@ -54,7 +54,15 @@ public struct IndexBuilder {
 
   /// Builds the index at `output`, atomically: a temporary file beside it, renamed when
   /// complete. The runs live in a fresh folder beside it and are removed at the end.
-  public func build(output: String) throws(IndexBuildFailure) -> IndexHeader {
+  public func build(
+    output: String, onMessage: (String) -> Void = { _ in }
+  ) throws(IndexBuildFailure) -> IndexHeader {
+    var clock = DispatchTime.now().uptimeNanoseconds
+    func phase(_ text: String) {
+      let now = DispatchTime.now().uptimeNanoseconds
+      onMessage(text + String(format: " (%.1f s)", Double(now - clock) / 1e9))
+      clock = now
+    }
     let url = URL(fileURLWithPath: output)
     let parent = output.contains("/") ? url.deletingLastPathComponent().path : "."
     let name = url.lastPathComponent
@@ -99,63 +107,118 @@ public struct IndexBuilder {
     } catch {
       throw .output(error)
     }
+    phase("read \(sources.count) side files into \(buckets) buckets, \(runs.records) rows")
     afterReading?()
     for (k, path) in sources.enumerated() where IndexBuilder.fileIdentity(path) != before[k] {
       throw .changed(path)
     }
 
-    var resolver = IndexResolver(files: sources.count)
-    let resolvedPath = "\(runFolder)/resolved"
-    do throws(IndexBuildError) {
-      let fd = open(resolvedPath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-      guard fd >= 0 else {
-        throw IndexBuildError(message: "cannot create \(resolvedPath): \(InputSource.errnoText())")
+    // Pass 2: buckets resolved on every core, each into a file of its own.
+    let resolved = IndexBuilder.resolveBuckets(runs, files: sources.count, folder: runFolder)
+    var results: [IndexResolver] = []
+    for r in resolved {
+      switch r {
+      case .success(let resolver): results.append(resolver)
+      case .failure(let error): throw .output(error)
       }
-      defer { close(fd) }
-      let out = SequentialWriter(fd: fd, path: resolvedPath)
-      var k = 0
-      while k < buckets {
-        var end = k + 1
-        var bytes = runs.bucketBytes[k]
-        while end < buckets && bytes + runs.bucketBytes[end] <= memoryBytes / 2 {
-          bytes += runs.bucketBytes[end]
-          end += 1
-        }
-        let data = try IndexBuilder.readWhole((k..<end).map(runs.bucketPath), bytes: bytes)
-        try resolver.resolve(data, into: out)
-        for b in k..<end { unlink(runs.bucketPath(b)) }
-        k = end
-      }
-      try out.flush()
-    } catch {
-      throw .output(error)
     }
+    let users = results.reduce(0) { $0 + $1.users }
+    phase("resolved \(users) users")
 
     var header = IndexHeader(
       format: IndexFile.format, toolVersion: FilterReport.toolVersion,
       builtAt: Timestamp.now().rfc3339, policy: IndexPolicy(policy),
       consentFiles: loader.consentFiles, jurisdictionFiles: loader.jurisdictionFiles,
-      users: resolver.users, capacity: IndexFile.capacity(users: resolver.entries), sections: [])
-    for k in header.consentFiles.indices { header.consentFiles[k].users = resolver.fileUsers[k] }
+      users: users, capacity: IndexFile.capacity(users: results.reduce(0) { $0 + $1.entries }),
+      sections: [])
+    for k in header.consentFiles.indices {
+      header.consentFiles[k].users = results.reduce(0) { $0 + $1.fileUsers[k] }
+    }
     for k in header.jurisdictionFiles.indices {
-      header.jurisdictionFiles[k].users = resolver.fileUsers[consentFiles.count + k]
+      header.jurisdictionFiles[k].users = results.reduce(0) {
+        $0 + $1.fileUsers[consentFiles.count + k]
+      }
     }
     do throws(IndexBuildError) {
       try IndexBuilder.assemble(
-        &header, resolved: resolvedPath, entryBytes: resolver.entryBytes, resolver: resolver,
-        into: folder, name: name)
+        &header, resolved: (0..<results.count).map { "\(runFolder)/resolved-\($0)" },
+        buckets: results, into: folder, name: name)
     } catch {
       throw .output(error)
     }
+    phase("wrote the index")
     return header
+  }
+
+  /// Resolves every bucket of `runs` (mapped, not copied), two at a time on a 2-core
+  /// machine, into `folder/resolved-K`.
+  private static func resolveBuckets(_ runs: IndexRuns, files: Int, folder: String)
+    -> [Result<IndexResolver, IndexBuildError>]
+  {
+    let count = runs.bucketBytes.count
+    let (paths, bytes, records) = (
+      (0..<count).map(runs.bucketPath), runs.bucketBytes, runs.bucketRecords
+    )
+    let results = UnsafeMutableBufferPointer<Result<IndexResolver, IndexBuildError>>.allocate(
+      capacity: count)
+    defer { results.deallocate() }
+    // Each iteration writes only its own element.
+    nonisolated(unsafe) let slots = results
+    DispatchQueue.concurrentPerform(iterations: count) { k in
+      let result: Result<IndexResolver, IndexBuildError>
+      do throws(IndexBuildError) {
+        result = .success(
+          try resolveBucket(
+            paths[k], bytes: bytes[k], records: records[k],
+            files: files, into: "\(folder)/resolved-\(k)"))
+      } catch {
+        result = .failure(error)
+      }
+      (slots.baseAddress! + k).initialize(to: result)
+    }
+    let out = Array(results)
+    _ = results.deinitialize()
+    return out
+  }
+
+  private static func resolveBucket(
+    _ path: String, bytes: Int, records: Int, files: Int, into output: String
+  ) throws(IndexBuildError) -> IndexResolver {
+    var resolver = IndexResolver(files: files)
+    let input = open(path, O_RDONLY | O_CLOEXEC)
+    guard input >= 0 else {
+      throw IndexBuildError(message: "cannot read \(path): \(InputSource.errnoText())")
+    }
+    defer {
+      close(input)
+      unlink(path)
+    }
+    let fd = open(output, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      throw IndexBuildError(message: "cannot create \(output): \(InputSource.errnoText())")
+    }
+    defer { close(fd) }
+    let out = SequentialWriter(fd: fd, path: output, checksummed: false)
+    if bytes > 0 {
+      guard let map = mmap(nil, bytes, PROT_READ, MAP_PRIVATE, input, 0), map != MAP_FAILED
+      else {
+        throw IndexBuildError(message: "cannot map \(path): \(InputSource.errnoText())")
+      }
+      defer { munmap(map, bytes) }
+      try resolver.resolve(
+        UnsafeRawBufferPointer(start: map, count: bytes), records: records, into: out)
+    }
+    try out.flush()
+    return resolver
   }
 
   /// Pass 3: the index file from the resolved entries, written under a temporary name and
   /// renamed to `name`.
   private static func assemble(
-    _ header: inout IndexHeader, resolved: String, entryBytes: Int, resolver: IndexResolver,
+    _ header: inout IndexHeader, resolved: [String], buckets: [IndexResolver],
     into folder: OutputFolder, name: String
   ) throws(IndexBuildError) {
+    let entryBytes = buckets.reduce(0) { $0 + $1.entryBytes }
     let (fd, temporary): (Int32, String)
     do {
       (fd, temporary) = try folder.createTemporary(for: name)
@@ -186,24 +249,59 @@ public struct IndexBuilder {
     }
     let capacity = header.capacity
     var nextSlot = 0
-    let input = open(resolved, O_RDONLY | O_CLOEXEC)
-    guard input >= 0 else {
-      throw IndexBuildError(message: "cannot read \(resolved): \(InputSource.errnoText())")
-    }
-    defer { close(input) }
-    let reader = SequentialReader(fd: input, path: resolved)
-    while try reader.need(12) {
-      let h = reader.load(UInt64.self, at: 0)
-      let length = Int(reader.load(UInt32.self, at: 8))
-      guard try reader.need(12 + length) else {
-        throw IndexBuildError(message: "\(resolved) ends inside an entry")
+    // Tag sets and exact times renumbered in bucket order: the same file for the same
+    // side files, however the buckets were scheduled.
+    var setNumbers: [String: Int] = [:]
+    var tagSetLines = ""
+    var exactTimeLines = ""
+    var exactTimes = 0
+    var entry: [UInt8] = []
+    for (k, path) in resolved.enumerated() {
+      var local = [0]
+      for line in buckets[k].tagSetLines {
+        if let n = setNumbers[line] {
+          local.append(n)
+        } else {
+          let n = setNumbers.count + 1
+          setNumbers[line] = n
+          tagSetLines += line + "\n"
+          local.append(n)
+        }
       }
-      let slot = max(IndexFile.home(h, capacity: capacity), nextSlot)
-      try zeroSlots(slot - nextSlot)
-      try slots.write(IndexFile.tag(h) | UInt64(entries.written + 1))
-      nextSlot = slot + 1
-      try entries.write(reader.bytes(from: 12, count: length))
-      reader.consume(12 + length)
+      let firstExact = exactTimes
+      for line in buckets[k].exactTimeLines { exactTimeLines += line + "\n" }
+      exactTimes += buckets[k].exactTimeLines.count
+      let input = open(path, O_RDONLY | O_CLOEXEC)
+      guard input >= 0 else {
+        throw IndexBuildError(message: "cannot read \(path): \(InputSource.errnoText())")
+      }
+      defer { close(input) }
+      let reader = SequentialReader(fd: input, path: path)
+      while try reader.need(12) {
+        let h = reader.load(UInt64.self, at: 0)
+        let length = Int(reader.load(UInt32.self, at: 8))
+        guard try reader.need(12 + length) else {
+          throw IndexBuildError(message: "\(path) ends inside an entry")
+        }
+        let slot = max(IndexFile.home(h, capacity: capacity), nextSlot)
+        try zeroSlots(slot - nextSlot)
+        try slots.write(IndexFile.tag(h) | UInt64(entries.written + 1))
+        nextSlot = slot + 1
+        entry.removeAll(keepingCapacity: true)
+        entry.append(contentsOf: reader.bytes(from: 12, count: length))
+        entry.withUnsafeMutableBytes { e in
+          var time = e.loadUnaligned(fromByteOffset: IndexFile.timeAt, as: UInt64.self)
+          if time & PackedTime.exactBit != 0 {
+            time = PackedTime.exactBit | UInt64(firstExact + PackedTime.exactPlace(time))
+            e.storeBytes(of: time, toByteOffset: IndexFile.timeAt, as: UInt64.self)
+          }
+          let word = e.loadUnaligned(fromByteOffset: IndexFile.flagsAt, as: UInt32.self)
+          let set = UInt32(local[Int(word >> 8)])
+          e.storeBytes(of: word & 0xFF | set << 8, toByteOffset: IndexFile.flagsAt, as: UInt32.self)
+        }
+        try entries.write(entry)
+        reader.consume(12 + length)
+      }
     }
     // One empty slot past the last cluster, and at least the capacity.
     try zeroSlots(max(capacity, nextSlot + 1) - nextSlot)
@@ -214,9 +312,7 @@ public struct IndexBuilder {
       IndexSection(name: "slots", offset: slotsAt, bytes: slots.written, crc32: slots.crc),
     ]
     var at = slotsAt + slots.written
-    for (sectionName, text) in [
-      ("tag_sets", resolver.tagSetLines), ("exact_times", resolver.exactTimeLines),
-    ] {
+    for (sectionName, text) in [("tag_sets", tagSetLines), ("exact_times", exactTimeLines)] {
       let w = SequentialWriter(fd: fd, path: path, at: at)
       try w.write(Array(text.utf8))
       try w.flush()
@@ -277,31 +373,6 @@ public struct IndexBuilder {
     return n == 2 && magic == (0x1F, 0x8B) ? size * 4 : size
   }
 
-  static func readWhole(_ paths: [String], bytes: Int) throws(IndexBuildError) -> [UInt8] {
-    var data = [UInt8](repeating: 0, count: bytes)
-    var at = 0
-    for path in paths {
-      let fd = open(path, O_RDONLY | O_CLOEXEC)
-      guard fd >= 0 else {
-        throw IndexBuildError(message: "cannot read \(path): \(InputSource.errnoText())")
-      }
-      defer { close(fd) }
-      while true {
-        let n = data.withUnsafeMutableBytes { read(fd, $0.baseAddress! + at, bytes - at) }
-        if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else {
-          throw IndexBuildError(message: "cannot read \(path): \(InputSource.errnoText())")
-        }
-        if n == 0 { break }
-        at += n
-      }
-    }
-    guard at == bytes else {
-      throw IndexBuildError(message: "the runs in \(paths.first ?? "") changed size")
-    }
-    return data
-  }
-
   static func removeFolder(_ path: String) {
     if let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
       for n in names { unlink("\(path)/\(n)") }
@@ -314,7 +385,7 @@ public struct IndexBuilder {
 final class SequentialReader {
   private let fd: Int32
   private let path: String
-  private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+  private var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
   private var start = 0
   private var end = 0
 
@@ -323,19 +394,24 @@ final class SequentialReader {
     self.path = path
   }
 
+  deinit { buffer.deallocate() }
+
   /// Makes `n` bytes available from the current position; false at the end of the file.
   func need(_ n: Int) throws(IndexBuildError) -> Bool {
     if end - start >= n { return true }
     if start > 0 {
-      buffer.withUnsafeMutableBytes { b in
-        b.baseAddress!.copyMemory(from: b.baseAddress! + start, byteCount: end - start)
-      }
+      buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: end - start)
       end -= start
       start = 0
     }
-    if buffer.count < n { buffer += [UInt8](repeating: 0, count: n - buffer.count) }
+    if buffer.count < n {
+      let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 8)
+      bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
+      buffer.deallocate()
+      buffer = bigger
+    }
     while end < n {
-      let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + end, $0.count - end) }
+      let got = read(fd, buffer.baseAddress! + end, buffer.count - end)
       if got < 0 && errno == EINTR { continue }
       guard got >= 0 else {
         throw IndexBuildError(message: "cannot read \(path): \(InputSource.errnoText())")
@@ -347,13 +423,12 @@ final class SequentialReader {
   }
 
   func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-    buffer.withUnsafeBytes {
-      T(littleEndian: $0.loadUnaligned(fromByteOffset: start + offset, as: T.self))
-    }
+    T(littleEndian: buffer.loadUnaligned(fromByteOffset: start + offset, as: T.self))
   }
 
-  func bytes(from offset: Int, count: Int) -> [UInt8] {
-    Array(buffer[(start + offset)..<(start + offset + count)])
+  /// Bytes made available by ``need(_:)``, valid until the next call of it.
+  func bytes(from offset: Int, count: Int) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(rebasing: buffer[(start + offset)..<(start + offset + count)])
   }
 
   func consume(_ n: Int) { start += n }

@@ -1,5 +1,7 @@
-/// Pass 2 of ``IndexBuilder``: the run records of a few buckets, sorted by hash, folded into
-/// one entry per user, exactly as ``ConsentIndex`` folds the same rows in memory.
+/// Pass 2 of ``IndexBuilder`` for one bucket: its run records, sorted by hash, folded into one
+/// entry per user, exactly as ``ConsentIndex`` folds the same rows in memory. Buckets are
+/// resolved in parallel, so tag sets and exact times are numbered within the bucket here;
+/// ``IndexBuilder`` renumbers them in bucket order when it assembles the file.
 struct IndexResolver {
   /// Distinct ids, and distinct ids per side file (in loading order).
   private(set) var users = 0
@@ -8,10 +10,10 @@ struct IndexResolver {
   /// entries written. A user with none reads the same as one the index does not know.
   private(set) var entries = 0
   private(set) var entryBytes = 0
-  private var tagSets: [[UInt8]: Int] = [:]
-  private(set) var tagSetLines = ""
-  private(set) var exactTimeLines = ""
-  private var exactTimes = 0
+  /// This bucket's tag sets, by local number - 1: each a line of `tag_sets`.
+  private(set) var tagSetLines: [String] = []
+  /// This bucket's exact times, by local number: each a line of `exact_times`.
+  private(set) var exactTimeLines: [Substring] = []
   private var entry: [UInt8] = []
 
   init(files: Int) {
@@ -45,140 +47,169 @@ struct IndexResolver {
       payload: (o + 16)..<p, id: p..<(p + idLength))
   }
 
-  /// Folds the records in `data` (whole buckets, in bucket order) and appends one resolved
-  /// entry per user to `out`, in hash order: hash (u64), length (u32), the entry.
-  mutating func resolve(_ data: [UInt8], into out: SequentialWriter) throws(IndexBuildError) {
-    var keys: [(UInt64, Int)] = []
-    var failure: IndexBuildError?
-    data.withUnsafeBytes { d in
-      var o = 0
-      while o < d.count {
-        let r = IndexResolver.record(d, at: o)
-        keys.append((r.hash, o))
-        o = r.id.upperBound
-      }
-      // Offsets grow with the order rows were read in, so equal hashes keep that order.
-      keys.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
-      var k = 0
-      var group: [Record] = []
-      while k < keys.count && failure == nil {
-        var end = k + 1
-        while end < keys.count && keys[end].0 == keys[k].0 { end += 1 }
-        group = (k..<end).map { IndexResolver.record(d, at: keys[$0].1) }
-        // Equal hashes, almost always one id: split by id bytes, first seen first.
-        while !group.isEmpty {
-          let id = group[0].id
-          let same = group.filter { d[$0.id].elementsEqual(d[id]) }
-          group.removeAll { d[$0.id].elementsEqual(d[id]) }
-          do throws(IndexBuildError) {
-            try fold(same, d, into: out)
-          } catch {
-            failure = error
-            break
-          }
-        }
-        k = end
-      }
+  /// Folds the bucket's records `d` and appends one resolved entry per user to `out`, in
+  /// hash order: hash (u64), length (u32), the entry.
+  mutating func resolve(
+    _ d: UnsafeRawBufferPointer, records: Int, into out: SequentialWriter
+  ) throws(IndexBuildError) {
+    var keys: [(hash: UInt64, offset: Int)] = []
+    keys.reserveCapacity(records)
+    var o = 0
+    while o < d.count {
+      let r = IndexResolver.record(d, at: o)
+      keys.append((r.hash, o))
+      o = r.id.upperBound
     }
-    if let failure { throw failure }
+    // A stable sort: records of one hash stay in the order they were read.
+    keys.sort { $0.hash < $1.hash }
+    var k = 0
+    var offsets: [Int] = []
+    while k < keys.count {
+      var end = k + 1
+      while end < keys.count && keys[end].hash == keys[k].hash { end += 1 }
+      offsets.removeAll(keepingCapacity: true)
+      for j in k..<end { offsets.append(keys[j].offset) }
+      // Equal hashes, almost always one id: split by id bytes, first seen first.
+      while !offsets.isEmpty {
+        let first = IndexResolver.record(d, at: offsets[0]).id
+        func isFirst(_ o: Int) -> Bool {
+          d[IndexResolver.record(d, at: o).id].elementsEqual(d[first])
+        }
+        if offsets.count == 1 || offsets.allSatisfy(isFirst) {
+          try fold(offsets, d, into: out)
+          break
+        }
+        let same = offsets.filter(isFirst)
+        offsets.removeAll(where: isFirst)
+        try fold(same, d, into: out)
+      }
+      k = end
+    }
+  }
+
+  /// A canonical tag signal (at most six ASCII bytes) as one number whose order is the
+  /// signals' byte order.
+  private static func packedCode(_ d: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt64 {
+    var v: UInt64 = 0
+    for (k, i) in range.enumerated() where k < 8 { v |= UInt64(d[i]) << (56 - 8 * UInt64(k)) }
+    return v
+  }
+
+  private static func codeText(_ v: UInt64) -> String {
+    var bytes: [UInt8] = []
+    for k in 0..<8 {
+      let b = UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64(k)))
+      if b == 0 { break }
+      bytes.append(b)
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  private var files: [Int] = []
+  private var codes: [UInt64] = []
+  private var singleSets: [UInt64: Int] = [:]
+  private var multiSets: [[UInt64]: Int] = [:]
+
+  private mutating func tagSet(_ codes: [UInt64]) throws(IndexBuildError) -> Int {
+    if codes.isEmpty { return 0 }
+    if codes.count == 1, let known = singleSets[codes[0]] { return known }
+    let sorted = codes.sorted()
+    if codes.count > 1, let known = multiSets[sorted] { return known }
+    let set = singleSets.count + multiSets.count + 1
+    guard set < 1 << 24 else {
+      throw IndexBuildError(message: "more than 16,777,215 distinct sets of tags")
+    }
+    if codes.count == 1 { singleSets[codes[0]] = set } else { multiSets[sorted] = set }
+    tagSetLines.append(sorted.map(IndexResolver.codeText).joined(separator: ","))
+    return set
   }
 
   private mutating func fold(
-    _ records: [Record], _ d: UnsafeRawBufferPointer, into out: SequentialWriter
+    _ offsets: [Int], _ d: UnsafeRawBufferPointer, into out: SequentialWriter
   ) throws(IndexBuildError) {
     users += 1
-    var files: [Int] = []
-    var decided: (time: Timestamp, state: UInt8, word: UInt64?, exact: Substring?)?
+    files.removeAll(keepingCapacity: true)
+    codes.removeAll(keepingCapacity: true)
+    var decided = false
+    var decidedState: UInt8 = 0
+    // The deciding time: packed words order as their instants do; an exact time is kept
+    // as its line too.
+    var decidedWord: UInt64 = 0
+    var decidedExact: (Timestamp, Substring)?
     var ledgerError = false
-    var codes: [[UInt8]] = []
-    for r in records {
+    var id = 0..<0
+    for o in offsets {
+      let r = IndexResolver.record(d, at: o)
+      id = r.id
       if !files.contains(r.file) {
         files.append(r.file)
         fileUsers[r.file - 1] += 1
       }
       switch r.op {
-      case 1, 2:
-        var time: Timestamp
-        var word: UInt64?
-        var exact: Substring?
-        if r.op == 1 {
-          let w = UInt64(
-            littleEndian: d.loadUnaligned(fromByteOffset: r.payload.lowerBound, as: UInt64.self))
-          time = PackedTime.unpack(w)
-          word = w
-        } else {
-          let line = Substring(
-            String(decoding: d[(r.payload.lowerBound + 2)..<r.payload.upperBound], as: UTF8.self))
-          guard let t = IndexFile.parseExactLine(line) else {
-            throw IndexBuildError(message: "a run holds an unreadable time")
+      case 1:
+        let w = UInt64(
+          littleEndian: d.loadUnaligned(fromByteOffset: r.payload.lowerBound, as: UInt64.self))
+        if decided {
+          let later: Bool
+          let same: Bool
+          if let (t, _) = decidedExact {
+            let time = PackedTime.unpack(w)
+            (later, same) = (time > t, time == t)
+          } else {
+            (later, same) = (w > decidedWord, w == decidedWord)
           }
-          time = t
-          exact = line
+          // The latest event decides; at equal times the more restrictive (higher) state.
+          guard later || (same && r.state > decidedState) else { continue }
         }
-        // The latest event decides; at equal times the more restrictive (higher) state.
-        if let current = decided,
-          time < current.time || (time == current.time && r.state <= current.state)
-        {
-          continue
+        (decided, decidedState, decidedWord, decidedExact) = (true, r.state, w, nil)
+      case 2:
+        let line = Substring(
+          String(decoding: d[(r.payload.lowerBound + 2)..<r.payload.upperBound], as: UTF8.self))
+        guard let time = IndexFile.parseExactLine(line) else {
+          throw IndexBuildError(message: "a run holds an unreadable time")
         }
-        decided = (time, r.state, word, exact)
+        if decided {
+          let current = decidedExact?.0 ?? PackedTime.unpack(decidedWord)
+          guard time > current || (time == current && r.state > decidedState) else { continue }
+        }
+        (decided, decidedState, decidedWord, decidedExact) = (true, r.state, 0, (time, line))
       case 3: ledgerError = true
       case 4:
-        let code = Array(d[(r.payload.lowerBound + 1)..<r.payload.upperBound])
+        let code = IndexResolver.packedCode(d, (r.payload.lowerBound + 1)..<r.payload.upperBound)
         if !codes.contains(code) { codes.append(code) }
       default: break
       }
     }
-    guard decided != nil || ledgerError || !codes.isEmpty else { return }
+    guard decided || ledgerError || !codes.isEmpty else { return }
     entries += 1
     entry.removeAll(keepingCapacity: true)
     func append<T: FixedWidthInteger>(_ v: T) {
       withUnsafeBytes(of: v.littleEndian) { entry.append(contentsOf: $0) }
     }
-    var timeWord: UInt64 = 0
-    if let decided {
-      if let w = decided.word {
-        timeWord = w
-      } else {
-        timeWord = PackedTime.exactBit | UInt64(exactTimes)
-        exactTimes += 1
-        exactTimeLines += decided.exact! + "\n"
-      }
+    var timeWord = decidedWord
+    if let (_, line) = decidedExact {
+      timeWord = PackedTime.exactBit | UInt64(exactTimeLines.count)
+      exactTimeLines.append(line)
     }
     append(timeWord)
-    let id = UnsafeRawBufferPointer(rebasing: d[records[0].id])
-    let numeric = IndexFile.numericValue(id)
-    var flags = decided?.state ?? 0
-    if decided != nil { flags |= IndexFile.decidedBit }
+    let idBytes = UnsafeRawBufferPointer(rebasing: d[id])
+    let numeric = IndexFile.numericValue(idBytes)
+    var flags = decided ? decidedState | IndexFile.decidedBit : 0
     if ledgerError { flags |= IndexFile.ledgerErrorBit }
     if numeric != nil { flags |= IndexFile.numericIdBit }
-    var set = 0
-    if !codes.isEmpty {
-      let key = Array(codes.sorted { $0.lexicographicallyPrecedes($1) }.joined(separator: [0x2C]))
-      if let known = tagSets[key] {
-        set = known
-      } else {
-        set = tagSets.count + 1
-        guard set < 1 << 24 else {
-          throw IndexBuildError(message: "more than 16,777,215 distinct sets of tags")
-        }
-        tagSets[key] = set
-        tagSetLines += String(decoding: key, as: UTF8.self) + "\n"
-      }
-    }
-    append(UInt32(flags) | UInt32(set) << 8)
+    append(UInt32(flags) | UInt32(try tagSet(codes)) << 8)
     if let numeric {
       append(numeric)
-    } else if id.count < 255 {
-      append(UInt8(id.count))
-      entry.append(contentsOf: id)
+    } else if idBytes.count < 255 {
+      append(UInt8(idBytes.count))
+      entry.append(contentsOf: idBytes)
     } else {
       append(UInt8(255))
-      append(UInt32(id.count))
-      entry.append(contentsOf: id)
+      append(UInt32(idBytes.count))
+      entry.append(contentsOf: idBytes)
     }
     entryBytes += entry.count
-    try out.write(records[0].hash)
+    try out.write(IndexResolver.record(d, at: offsets[0]).hash)
     try out.write(UInt32(entry.count))
     try out.write(entry)
   }

@@ -11,20 +11,26 @@ final class SequentialWriter {
   private(set) var offset: Int
   private var buffer: [UInt8] = []
   private let bufferBytes: Int
+  /// The CRC-32 of what went in, when `checksummed`.
   private(set) var crc: UInt32 = 0
+  private let checksummed: Bool
   /// Bytes written through this writer.
   private(set) var written = 0
 
-  init(fd: Int32, path: String, at offset: Int = 0, bufferBytes: Int = 1 << 20) {
+  init(
+    fd: Int32, path: String, at offset: Int = 0, bufferBytes: Int = 1 << 20,
+    checksummed: Bool = true
+  ) {
     self.fd = fd
     self.path = path
     self.offset = offset
     self.bufferBytes = bufferBytes
+    self.checksummed = checksummed
     buffer.reserveCapacity(bufferBytes)
   }
 
   func write(_ bytes: UnsafeRawBufferPointer) throws(IndexBuildError) {
-    crc = IndexFile.crc32(bytes, crc)
+    if checksummed { crc = IndexFile.crc32(bytes, crc) }
     written += bytes.count
     if buffer.count + bytes.count > bufferBytes { try flush() }
     if bytes.count >= bufferBytes {
@@ -43,7 +49,11 @@ final class SequentialWriter {
   }
 
   func write<T: FixedWidthInteger>(_ value: T) throws(IndexBuildError) {
-    try write(withUnsafeBytes(of: value.littleEndian) { Array($0) })
+    var failure: IndexBuildError?
+    withUnsafeBytes(of: value.littleEndian) { b in
+      do throws(IndexBuildError) { try write(b) } catch { failure = error }
+    }
+    if let failure { throw failure }
   }
 
   func flush() throws(IndexBuildError) {
@@ -85,89 +95,135 @@ public struct IndexBuildError: Error, Sendable, CustomStringConvertible {
 /// the operation's payload, the id. Operations: 0 mention, 1 event with a packed time (u64),
 /// 2 event with an exact time (u16 length and its line), 3 ledger error, 4 tag (u8 length and
 /// the canonical signal, `!` for an invalid one).
+///
+/// Records are encoded straight into one buffer per bucket (one row at a time, on the
+/// loading thread): this is the build's hottest loop after CSV parsing.
 final class IndexRuns {
   let folder: String
   let bucketBits: Int
-  private var writers: [SequentialWriter] = []
-  private(set) var bucketBytes: [Int]
-  private(set) var records = 0
+  private var fds: [Int32] = []
+  private let bufferBytes: Int
+  private let buffers: UnsafeMutableRawPointer
+  // Touched for every row by the one loading thread: the exclusivity check is off.
+  @exclusivity(unchecked) private var fill: [Int]
+  @exclusivity(unchecked) private(set) var bucketBytes: [Int]
+  @exclusivity(unchecked) private(set) var bucketRecords: [Int]
+  @exclusivity(unchecked) private(set) var records = 0
   /// The first write error; later rows are ignored and the build fails.
   private(set) var failure: IndexBuildError?
-  private var record: [UInt8] = []
 
   init(folder: String, buckets: Int, bufferBytes: Int) throws(IndexBuildError) {
     self.folder = folder
     bucketBits = buckets.trailingZeroBitCount
     bucketBytes = [Int](repeating: 0, count: buckets)
+    bucketRecords = [Int](repeating: 0, count: buckets)
+    fill = [Int](repeating: 0, count: buckets)
+    self.bufferBytes = bufferBytes
+    buffers = UnsafeMutableRawPointer.allocate(byteCount: buckets * bufferBytes, alignment: 8)
     for k in 0..<buckets {
       let path = bucketPath(k)
       let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
       guard fd >= 0 else {
         throw IndexBuildError(message: "cannot create \(path): \(InputSource.errnoText())")
       }
-      writers.append(SequentialWriter(fd: fd, path: path, bufferBytes: bufferBytes))
+      fds.append(fd)
     }
   }
 
   deinit {
-    for w in writers { close(w.fd) }
+    for fd in fds { close(fd) }
+    buffers.deallocate()
   }
 
   func bucketPath(_ k: Int) -> String { "\(folder)/bucket-\(k)" }
 
   func bucket(_ h: UInt64) -> Int { bucketBits == 0 ? 0 : Int(h >> UInt64(64 - bucketBits)) }
 
+  private func put(_ k: Int, _ bytes: UnsafeRawBufferPointer) {
+    var done = 0
+    while done < bytes.count && failure == nil {
+      let n = write(fds[k], bytes.baseAddress! + done, bytes.count - done)
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 {
+        failure = IndexBuildError(
+          message: "cannot write \(bucketPath(k)): \(InputSource.errnoText())")
+      }
+      done += max(n, 0)
+    }
+  }
+
+  private func flush(_ k: Int) {
+    put(k, UnsafeRawBufferPointer(start: buffers + k * bufferBytes, count: fill[k]))
+    fill[k] = 0
+  }
+
   func add(_ id: UnsafeRawBufferPointer, file: Int, _ effect: SideFileLoader.Effect) {
     guard failure == nil else { return }
-    let h = ConsentIndex.hash(id)
-    record.removeAll(keepingCapacity: true)
-    func append<T: FixedWidthInteger>(_ v: T) {
-      withUnsafeBytes(of: v.littleEndian) { record.append(contentsOf: $0) }
-    }
     var op: UInt8 = 0
     var state: UInt8 = 0
-    var packed: UInt64?
-    var exact: [UInt8] = []
-    var code: [UInt8] = []
+    var packed: UInt64 = 0
+    var text: [UInt8] = []
     switch effect {
     case .mention: break
     case .offer(let s, let t):
       state = s.rawValue
-      packed = PackedTime.pack(t)
-      op = packed == nil ? 2 : 1
-      if packed == nil { exact = Array(IndexFile.exactLine(t).utf8) }
+      if let word = PackedTime.pack(t) {
+        op = 1
+        packed = word
+      } else {
+        op = 2
+        text = Array(IndexFile.exactLine(t).utf8)
+      }
     case .ledgerError: op = 3
     case .tag(.none, _): break
     case .tag(.invalid, _):
       op = 4
-      code = [UInt8(ascii: "!")]
+      text = [UInt8(ascii: "!")]
     case .tag(_, let country):
       op = 4
-      code = IndexRuns.canonical(country!)
+      text = IndexRuns.canonical(country!)
     }
-    append(h)
-    append(op)
-    append(state)
-    append(UInt16(truncatingIfNeeded: file))
-    append(UInt32(id.count))
+    let payload = op == 1 ? 8 : op == 2 ? 2 + text.count : op == 4 ? 1 + text.count : 0
+    let size = 16 + payload + id.count
+    let h = ConsentIndex.hash(id)
+    let k = bucket(h)
+    if fill[k] + size > bufferBytes { flush(k) }
+    // A record longer than the buffer (an id of megabytes) goes out through its own.
+    let spill =
+      size > bufferBytes ? UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8) : nil
+    let p = spill ?? buffers + k * bufferBytes + fill[k]
+    p.storeBytes(of: h.littleEndian, toByteOffset: 0, as: UInt64.self)
+    p.storeBytes(of: op, toByteOffset: 8, as: UInt8.self)
+    p.storeBytes(of: state, toByteOffset: 9, as: UInt8.self)
+    p.storeBytes(
+      of: UInt16(truncatingIfNeeded: file).littleEndian, toByteOffset: 10, as: UInt16.self)
+    p.storeBytes(of: UInt32(id.count).littleEndian, toByteOffset: 12, as: UInt32.self)
+    var at = 16
     switch op {
-    case 1: append(packed!)
+    case 1:
+      p.storeBytes(of: packed.littleEndian, toByteOffset: 16, as: UInt64.self)
+      at += 8
     case 2:
-      append(UInt16(exact.count))
-      record += exact
+      p.storeBytes(of: UInt16(text.count).littleEndian, toByteOffset: 16, as: UInt16.self)
+      at += 2
     case 4:
-      append(UInt8(code.count))
-      record += code
+      p.storeBytes(of: UInt8(text.count), toByteOffset: 16, as: UInt8.self)
+      at += 1
     default: break
     }
-    record.append(contentsOf: id)
-    let k = bucket(h)
-    do {
-      try writers[k].write(record)
-    } catch {
-      failure = error
+    if !text.isEmpty {
+      text.withUnsafeBytes { (p + at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+      at += text.count
     }
-    bucketBytes[k] += record.count
+    if id.count > 0 { (p + at).copyMemory(from: id.baseAddress!, byteCount: id.count) }
+    if let spill {
+      put(k, UnsafeRawBufferPointer(start: spill, count: size))
+      spill.deallocate()
+    } else {
+      fill[k] += size
+    }
+    bucketBytes[k] += size
+    bucketRecords[k] += 1
     records += 1
   }
 
@@ -183,9 +239,9 @@ final class IndexRuns {
 
   /// Flushes and closes every bucket file.
   func finish() throws(IndexBuildError) {
+    for k in fds.indices { flush(k) }
     if let failure { throw failure }
-    for w in writers { try w.flush() }
-    for w in writers { close(w.fd) }
-    writers = []
+    for fd in fds { close(fd) }
+    fds = []
   }
 }
