@@ -372,7 +372,12 @@ func benchIndexFile(users: Int, folder: String, binary: String) throws {
     infoTimes.append(try secondsOfShell("'\(binary)' index info '\(index)' > /dev/null"))
   }
   report("index info, whole process (best of 5)", infoTimes.min()! * 1000, "ms")
-  let lookup = UserLookup.mapped(opened!.lookup(protection: try ProtectionSet(items: ["eea"])))
+  try benchIndexLookups(opened!, users: users)
+}
+
+/// Batched lookups of random `u_%010d` ids, half of them unknown, on one core.
+func benchIndexLookups(_ index: MappedIndex, users: Int) throws {
+  let lookup = UserLookup.mapped(index.lookup(protection: try ProtectionSet(items: ["eea"])))
   var rng = SplitMix64(seed: 5)
   var probeBytes: [UInt8] = []
   var probeRanges: [Range<Int>] = []
@@ -417,6 +422,8 @@ switch args[1] {
 case "read": try benchRead(args[2])
 case "scan": try benchScan(args[2])
 case "index": try benchIndex(users: Int(args[2]) ?? 10_000_000)
+case "index-lookups":
+  try benchIndexLookups(try MappedIndex(path: args[2]), users: Int(args[3])!)
 case "index-file":
   try benchIndexFile(
     users: Int(args[2]) ?? 100_000_000,

@@ -225,7 +225,7 @@ import Testing
     #expect((header["tool"] as? [String: Any])?["version"] as? String == FilterReport.toolVersion)
     let sections = try #require(header["sections"] as? [[String: Any]])
     #expect(
-      sections.map { $0["name"] as? String } == ["entries", "slots", "tag_sets", "exact_times"])
+      sections.map { $0["name"] as? String } == ["entries", "slots", "tag_sets", "exact_times", "block_crcs"])
     let verify = cg(["index", "verify", "--json", dir + "/i.cgi"])
     #expect(verify.status == 0)
     let checked = try #require(
@@ -444,5 +444,42 @@ import Testing
     for id in ["00", "07", "+7", "70", "18446744073709551614", "", String(long.dropLast()), "b"] {
       #expect(Array(id.utf8).withUnsafeBytes { lookup.facts(for: $0) } == .unknown, "\(id)")
     }
+  }
+
+  /// Over many 1 MiB blocks: a run checks every block, `explain` only those its user's
+  /// lookup reads, and a damaged one is exit 2 either way.
+  @Test func explainChecksTheBlocksItReads() throws {
+    let dir = temporaryFolder()
+    var csv = "user_id,purpose,status,recorded_at\n"
+    for u in 0..<120_000 { csv += "user-\(u),ai_training,granted,2024-01-01T00:00:00Z\n" }
+    let ledger = writeFile(dir + "/c.csv", csv)
+    let path = dir + "/i.cgi"
+    #expect(
+      cg(["index", "build", "--output", path, "--cutoff", "2025-01-01T00:00:00Z", "--consent", ledger])
+        .status == 0)
+    let header = try MappedIndex.readHeader(path: path)
+    #expect(header.sections[0].bytes > 2 * IndexFile.blockBytes)
+    // Damage the entry of user-7 (it is found by its hash and the probe).
+    let index = try MappedIndex(path: path)
+    let id = Array("user-7".utf8)
+    let e = try #require(id.withUnsafeBytes { b in index.probe(b, ConsentIndex.hash(b), from: index.home(ConsentIndex.hash(b))) })
+    var bytes = readBytes(path)
+    bytes[header.sections[0].offset + e + IndexFile.idAt + 3] ^= 0x01
+    let bad = writeFile(dir + "/bad.cgi", bytes)
+    let explain = ["explain", "--cutoff", "2025-01-01T00:00:00Z", "--index"]
+    #expect(cg(explain + [path, "--user", "user-7"]).status == 0)
+    let hit = cg(explain + [bad, "--user", "user-7"])
+    #expect(hit.status == 2)
+    #expect(hit.stderr.contains("section entries"))
+    // A user whose blocks are whole still gets an answer, from the same damaged file…
+    let others = (0..<30).map { "user-\($0 * 4000)" }.filter { other in
+      cg(explain + [bad, "--user", other]).status == 0
+    }
+    #expect(!others.isEmpty)
+    // …but a run, and verify, check every block.
+    #expect(cg(["index", "verify", bad]).status == 2)
+    let posts = writeFile(dir + "/p.jsonl", #"{"user_id":"user-1"}"# + "\n")
+    #expect(cg(["filter", "--quiet", "--index", bad, "--out", dir + "/o", posts]).status == 2)
+    #expect(cg(["filter", "--quiet", "--index", path, "--out", dir + "/o", posts]).status == 0)
   }
 }

@@ -26,9 +26,14 @@ public struct Explanation: Sendable {
     var events: [ExplainedEvent] = []
     var tags: [ExplainedTag] = []
     if let index {
-      lookup = try ConsentSources.load(
-        policy: policy, consent: [], jurisdictions: [], index: index
-      ).lookup
+      // Only the blocks this user's lookup reads are checked: milliseconds, not a whole-file
+      // pass, and never an answer from a damaged block.
+      var damaged: IndexError?
+      id.withUnsafeBytes { b in
+        do throws(IndexError) { try index.verifyBlocks(for: b) } catch { damaged = error }
+      }
+      if let damaged { throw SideFileFailure(errors: [damaged.asSideFileError]) }
+      lookup = .mapped(index.lookup(protection: policy.protection))
       if case .mapped(let mapped) = lookup, let e = id.withUnsafeBytes({ lookup.find($0) }) {
         tags = mapped.tagCodes(e).map { code in
           ExplainedTag(

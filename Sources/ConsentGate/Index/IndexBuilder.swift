@@ -233,8 +233,8 @@ public struct IndexBuilder {
     let path = "\(folder.path)/\(name)"
     let entriesAt = IndexFile.preludeBytes
     let slotsAt = (entriesAt + entryBytes + 7) & ~7
-    let entries = SequentialWriter(fd: fd, path: path, at: entriesAt)
-    let slots = SequentialWriter(fd: fd, path: path, at: slotsAt)
+    let entries = SequentialWriter(fd: fd, path: path, at: entriesAt, blocks: true)
+    let slots = SequentialWriter(fd: fd, path: path, at: slotsAt, blocks: true)
     let zeros = [UInt8](repeating: 0, count: 1 << 16)
     func zeroSlots(_ n: Int) throws(IndexBuildError) {
       var left = n * 8
@@ -305,6 +305,8 @@ public struct IndexBuilder {
     }
     // One empty slot past the last cluster, and at least the capacity.
     try zeroSlots(max(capacity, nextSlot + 1) - nextSlot)
+    entries.finishBlocks()
+    slots.finishBlocks()
     try entries.flush()
     try slots.flush()
     var sections = [
@@ -312,9 +314,16 @@ public struct IndexBuilder {
       IndexSection(name: "slots", offset: slotsAt, bytes: slots.written, crc32: slots.crc),
     ]
     var at = slotsAt + slots.written
-    for (sectionName, text) in [("tag_sets", tagSetLines), ("exact_times", exactTimeLines)] {
+    var blockList: [UInt8] = []
+    for crc in entries.blockCRCs + slots.blockCRCs {
+      withUnsafeBytes(of: crc.littleEndian) { blockList.append(contentsOf: $0) }
+    }
+    for (sectionName, bytes) in [
+      ("tag_sets", Array(tagSetLines.utf8)), ("exact_times", Array(exactTimeLines.utf8)),
+      ("block_crcs", blockList),
+    ] {
       let w = SequentialWriter(fd: fd, path: path, at: at)
-      try w.write(Array(text.utf8))
+      try w.write(bytes)
       try w.flush()
       sections.append(IndexSection(name: sectionName, offset: at, bytes: w.written, crc32: w.crc))
       at += w.written

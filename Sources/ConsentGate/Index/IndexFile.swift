@@ -11,6 +11,7 @@ import Foundation
 /// | slots | u64 words, linear probing without wrap-around: 24-bit hash tag << 40 \| (entry offset + 1); 0 is empty |
 /// | tag_sets | one line per distinct set of tag signals: canonical codes joined by `,`, `!` for an invalid one |
 /// | exact_times | one line per deciding time that does not pack: `seconds fraction subfraction extra-digits` |
+/// | block_crcs | u32 CRC-32 of every 1 MiB block of `entries`, then of `slots`: `explain` checks only the blocks it reads |
 /// | header | JSON: format, tool, policy fields, sources, users, capacity, sections with offsets, lengths and CRC-32s |
 ///
 /// All integers are little-endian.
@@ -18,7 +19,11 @@ enum IndexFile {
   static let magic: [UInt8] = Array("CGINDEX\0".utf8)
   static let format = 1
   static let preludeBytes = 64
-  static let sectionNames = ["entries", "slots", "tag_sets", "exact_times"]
+  static let sectionNames = ["entries", "slots", "tag_sets", "exact_times", "block_crcs"]
+  /// The unit of `block_crcs`.
+  static let blockBytes = 1 << 20
+
+  static func blocks(_ bytes: Int) -> Int { (bytes + blockBytes - 1) / blockBytes }
 
   // Entry fields, by byte offset.
   static let timeAt = 0
@@ -64,6 +69,11 @@ enum IndexFile {
       v = s
     }
     return v
+  }
+
+  /// The CRC-32 of `a` then `b`, from their CRC-32s (zlib's `crc32_combine`).
+  static func combine(_ a: UInt32, _ b: UInt32, length: Int) -> UInt32 {
+    UInt32(truncatingIfNeeded: CZlib.crc32_combine(UInt(a), UInt(b), off_t(length)))
   }
 
   static func crc32(_ bytes: UnsafeRawBufferPointer, _ crc: UInt32 = 0) -> UInt32 {

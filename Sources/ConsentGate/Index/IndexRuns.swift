@@ -16,11 +16,17 @@ final class SequentialWriter {
   private let checksummed: Bool
   /// Bytes written through this writer.
   private(set) var written = 0
+  /// With `blocks`: the CRC-32 of every ``IndexFile/blockBytes`` block written, the last one
+  /// once ``finishBlocks()`` is called.
+  private(set) var blockCRCs: [UInt32] = []
+  private let blocks: Bool
+  private var blockCRC: UInt32 = 0
 
   init(
     fd: Int32, path: String, at offset: Int = 0, bufferBytes: Int = 1 << 20,
-    checksummed: Bool = true
+    checksummed: Bool = true, blocks: Bool = false
   ) {
+    self.blocks = blocks
     self.fd = fd
     self.path = path
     self.offset = offset
@@ -31,6 +37,19 @@ final class SequentialWriter {
 
   func write(_ bytes: UnsafeRawBufferPointer) throws(IndexBuildError) {
     if checksummed { crc = IndexFile.crc32(bytes, crc) }
+    if blocks {
+      var at = 0
+      while at < bytes.count {
+        let room = IndexFile.blockBytes - (written + at) % IndexFile.blockBytes
+        let n = min(room, bytes.count - at)
+        blockCRC = IndexFile.crc32(UnsafeRawBufferPointer(rebasing: bytes[at..<(at + n)]), blockCRC)
+        at += n
+        if n == room {
+          blockCRCs.append(blockCRC)
+          blockCRC = 0
+        }
+      }
+    }
     written += bytes.count
     if buffer.count + bytes.count > bufferBytes { try flush() }
     if bytes.count >= bufferBytes {
@@ -54,6 +73,11 @@ final class SequentialWriter {
       do throws(IndexBuildError) { try write(b) } catch { failure = error }
     }
     if let failure { throw failure }
+  }
+
+  /// Closes the last, partial block of `blockCRCs`: call once, after the last write.
+  func finishBlocks() {
+    if written % IndexFile.blockBytes != 0 { blockCRCs.append(blockCRC) }
   }
 
   func flush() throws(IndexBuildError) {
