@@ -6,20 +6,29 @@
 # same run with the corpus's 100k-user `--consent` ledger, in alternating rounds, with the
 # last-level cache misses of each (perf stat, when perf is installed).
 #
-#   Benchmarks/index.sh [--rounds N] [USERS] [WORKDIR]
+#   Benchmarks/index.sh [--rounds N] [--filter-only] [USERS] [WORKDIR]
+# --filter-only skips the index-file benchmark (its side files must be in WORKDIR).
 # USERS defaults to 100,000,000 (about 12 GB of CSV and 10 GB of temporary runs in WORKDIR).
 # Asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3
-if [[ "${1:-}" == --rounds ]]; then rounds=$2; shift 2; fi
+filter_only=0
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --rounds) rounds=$2; shift ;;
+    --filter-only) filter_only=1 ;;
+    *) echo "unknown option $1" >&2; exit 64 ;;
+  esac
+  shift
+done
 users=${1:-100000000}
 work=${2:-/tmp/consentgate-index}
 mkdir -p "$work"
 swift build -c release --product consentgate >/dev/null
 swift build -c release --product consentgate-bench >/dev/null
 bin=$PWD/.build/release/consentgate
-.build/release/consentgate-bench index-file "$users" "$work" "$bin"
+if ((!filter_only)); then .build/release/consentgate-bench index-file "$users" "$work" "$bin"; fi
 if [[ ! -e "$work/gen/posts.jsonl.gz" ]]; then
   "$bin" generate --records 1000000 --users 100000 --seed 1 --clean --out "$work/gen" >/dev/null
 fi

@@ -294,8 +294,22 @@ func writeIndexBenchSideFiles(users: Int, ledger: String, tags: String) {
   let months = (1...12).map { Array(String(format: "2024-%02d-15T08:30:00Z", $0).utf8) }
   let countries = ["DE", "FR", "US", "IT", "GB", "ES-CN", "JP", "PL"].map { Array($0.utf8) }
   for (path, isLedger) in [(ledger, true), (tags, false)] {
-    _ = FileManager.default.createFile(atPath: path, contents: nil)
-    let handle = FileHandle(forWritingAtPath: path)!
+    // A path ending in .gz is written through `gzip -1` (a 400 M-user ledger is 47 GB of CSV).
+    var compressor: Process?
+    let handle: FileHandle
+    if path.hasSuffix(".gz") {
+      let pipe = Pipe()
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: "/bin/sh")
+      p.arguments = ["-c", "gzip -1 > '\(path)'"]
+      p.standardInput = pipe
+      try! p.run()
+      compressor = p
+      handle = pipe.fileHandleForWriting
+    } else {
+      _ = FileManager.default.createFile(atPath: path, contents: nil)
+      handle = FileHandle(forWritingAtPath: path)!
+    }
     var out: [UInt8] = Array(
       (isLedger ? "user_id,purpose,status,recorded_at\n" : "user_id,country\n").utf8)
     var rng = SplitMix64(seed: 11)
@@ -322,6 +336,7 @@ func writeIndexBenchSideFiles(users: Int, ledger: String, tags: String) {
     }
     handle.write(Data(out))
     handle.closeFile()
+    compressor?.waitUntilExit()
   }
   _ = FileManager.default.createFile(atPath: tags + ".done", contents: nil)
 }
@@ -331,7 +346,8 @@ func writeIndexBenchSideFiles(users: Int, ledger: String, tags: String) {
 /// random ids, half unknown.
 func benchIndexFile(users: Int, folder: String, binary: String) throws {
   try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-  let ledger = folder + "/ledger-\(users).csv"
+  let gzip = ProcessInfo.processInfo.environment["INDEX_GZIP"] != nil
+  let ledger = folder + "/ledger-\(users).csv" + (gzip ? ".gz" : "")
   let tags = folder + "/tags-\(users).csv"
   let index = folder + "/index-\(users).cgi"
   let generate = seconds { writeIndexBenchSideFiles(users: users, ledger: ledger, tags: tags) }
@@ -340,7 +356,7 @@ func benchIndexFile(users: Int, folder: String, binary: String) throws {
     $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0)
   }
   report("side files", Double(sideBytes) / 1e9, "GB")
-  // Warm the page cache, as the goal says ("from a warm CSV").
+  // Warm the page cache, as the goal says ("from a warm CSV"), where it fits.
   _ = try secondsOfShell("cat '\(ledger)' '\(tags)' > /dev/null")
   let timing = folder + "/build-time.txt"
   let build = try secondsOfShell(
@@ -367,11 +383,14 @@ func benchIndexFile(users: Int, folder: String, binary: String) throws {
       })
   }
   report("open + verify, in page cache (best of 3)", verifyTimes.min()!, "s")
+  // Twenty runs in one shell, so that starting the shell is not counted.
   var infoTimes: [Double] = []
-  for _ in 0..<5 {
-    infoTimes.append(try secondsOfShell("'\(binary)' index info '\(index)' > /dev/null"))
+  for _ in 0..<3 {
+    infoTimes.append(
+      try secondsOfShell(
+        "for i in $(seq 20); do '\(binary)' index info '\(index)' > /dev/null; done") / 20)
   }
-  report("index info, whole process (best of 5)", infoTimes.min()! * 1000, "ms")
+  report("index info, whole process (best of 3 × 20)", infoTimes.min()! * 1000, "ms")
   try benchIndexLookups(opened!, users: users)
 }
 

@@ -225,7 +225,9 @@ import Testing
     #expect((header["tool"] as? [String: Any])?["version"] as? String == FilterReport.toolVersion)
     let sections = try #require(header["sections"] as? [[String: Any]])
     #expect(
-      sections.map { $0["name"] as? String } == ["entries", "slots", "tag_sets", "exact_times", "block_crcs"])
+      sections.map { $0["name"] as? String } == [
+        "entries", "slots", "tag_sets", "exact_times", "block_crcs",
+      ])
     let verify = cg(["index", "verify", "--json", dir + "/i.cgi"])
     #expect(verify.status == 0)
     let checked = try #require(
@@ -455,14 +457,19 @@ import Testing
     let ledger = writeFile(dir + "/c.csv", csv)
     let path = dir + "/i.cgi"
     #expect(
-      cg(["index", "build", "--output", path, "--cutoff", "2025-01-01T00:00:00Z", "--consent", ledger])
-        .status == 0)
+      cg([
+        "index", "build", "--output", path, "--cutoff", "2025-01-01T00:00:00Z", "--consent", ledger,
+      ])
+      .status == 0)
     let header = try MappedIndex.readHeader(path: path)
     #expect(header.sections[0].bytes > 2 * IndexFile.blockBytes)
     // Damage the entry of user-7 (it is found by its hash and the probe).
     let index = try MappedIndex(path: path)
     let id = Array("user-7".utf8)
-    let e = try #require(id.withUnsafeBytes { b in index.probe(b, ConsentIndex.hash(b), from: index.home(ConsentIndex.hash(b))) })
+    let e = try #require(
+      id.withUnsafeBytes { b in
+        index.probe(b, ConsentIndex.hash(b), from: index.home(ConsentIndex.hash(b)))
+      })
     var bytes = readBytes(path)
     bytes[header.sections[0].offset + e + IndexFile.idAt + 3] ^= 0x01
     let bad = writeFile(dir + "/bad.cgi", bytes)
@@ -481,5 +488,29 @@ import Testing
     let posts = writeFile(dir + "/p.jsonl", #"{"user_id":"user-1"}"# + "\n")
     #expect(cg(["filter", "--quiet", "--index", bad, "--out", dir + "/o", posts]).status == 2)
     #expect(cg(["filter", "--quiet", "--index", path, "--out", dir + "/o", posts]).status == 0)
+  }
+
+  /// Shards of one job share the index: each shard report names it, and the merged report
+  /// keeps it (SPEC §9, §10).
+  @Test func shardsShareOneIndex() throws {
+    let dir = temporaryFolder()
+    let sides = fixture(dir)
+    let path = dir + "/i.cgi"
+    #expect(
+      cg(["index", "build", "--output", path, "--cutoff", "2025-06-01T00:00:00Z"] + sides).status
+        == 0)
+    var inputs: [String] = []
+    for k in 0..<4 {
+      inputs.append(writeFile("\(dir)/p\(k).jsonl", #"{"user_id":"u\#(k % 3 + 1)"}"# + "\n"))
+    }
+    for shard in ["0/2", "1/2"] {
+      let r = cg(
+        ["filter", "--quiet", "--index", path, "--out", dir + "/o", "--shard", shard] + inputs)
+      #expect(r.status == 0, "\(r.stderr)")
+    }
+    #expect(cg(["merge-reports", dir + "/o"]).status == 0)
+    let index = try #require(try reportJSON(dir + "/o")["index"] as? [String: Any])
+    #expect(index["sha256"] as? String == sha256Hex(readBytes(path)))
+    #expect(try reportJSON(dir + "/o")["totals"].map { ($0 as! [String: Int])["records"] } == 4)
   }
 }

@@ -3,6 +3,9 @@ import CScanKernels
 /// A hash table of user ids probed by slot: the in-memory ``ConsentIndex`` and the mapped
 /// ``MappedIndex`` share the batched lookup below through it.
 protocol ProbedTable {
+  /// Lookups per stage of ``findBatched(_:ids:into:)``: enough to keep this table's misses
+  /// in flight.
+  static var batchWidth: Int { get }
   /// The slot where the probe for hash `h` starts; its memory is requested ahead.
   func home(_ h: UInt64) -> Int
   func prefetchSlot(_ slot: Int)
@@ -12,10 +15,6 @@ protocol ProbedTable {
   /// The entry of `id` when it is at or after `slot`.
   func probe(_ id: UnsafeRawBufferPointer, _ h: UInt64, from slot: Int) -> Int?
 }
-
-/// Lookups per stage of ``findBatched(_:ids:into:)``: measured best at 8 on the 2-core
-/// machine.
-let lookupBatchWidth = 8
 
 /// Looks up many ids at once: `results[k]` becomes the entry of `ids[k]`, or nil.
 ///
@@ -29,7 +28,7 @@ func findBatched<Table: ProbedTable>(
   into results: UnsafeMutableBufferPointer<Int?>
 ) {
   precondition(results.count >= ids.count)
-  let width = lookupBatchWidth
+  let width = Table.batchWidth
   let groups = (ids.count + width - 1) / width
   // Per id in flight: its hash, then the slot where stage 3 starts comparing.
   withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 3 * width) { hashes in

@@ -200,6 +200,9 @@ public struct ConsentIndex: Sendable, ProbedTable {
     findBatched(self, ids: ids, into: results)
   }
 
+  /// Measured best at 8 on the 2-core machine (10 M users in memory).
+  static let batchWidth = 8
+
   @inline(__always)
   func prefetchSlot(_ slot: Int) { cg_prefetch(slots.base + slot * 8) }
 
