@@ -46,6 +46,12 @@ struct IndexBuildCommand: ParsableCommand {
   @Flag(help: "A bad ledger row marks its user instead of stopping the build.")
   var lenientLedger = false
 
+  @Option(help: "Check grants against the age of digital consent: off or check (not built yet).")
+  var children: String?
+
+  @Option(help: "A grant without a birth date under --children check: child or adult.")
+  var unknownAge: String?
+
   @Option(help: "Memory for the build's in-memory passes, e.g. 6G or 512M (default: RAM/4).")
   var memory: String?
 
@@ -58,6 +64,8 @@ struct IndexBuildCommand: ParsableCommand {
     cli.maxConsentAge = maxConsentAge
     cli.noticeVersions = noticeVersions.map(PolicySettings.splitList)
     cli.lenientLedger = lenientLedger ? true : nil
+    cli.children = children
+    cli.unknownAge = unknownAge
     let settings: PolicySettings
     let resolved: Policy
     do {
@@ -70,6 +78,8 @@ struct IndexBuildCommand: ParsableCommand {
       baked.maxConsentAge = settings.maxConsentAge
       baked.noticeVersions = settings.noticeVersions
       baked.lenientLedger = settings.lenientLedger
+      baked.children = settings.children
+      baked.unknownAge = settings.unknownAge
       resolved = try baked.policy(runStart: Timestamp.now())
     } catch let error as UsageError {
       throw usageFailure(error)

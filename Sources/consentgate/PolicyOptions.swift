@@ -55,6 +55,21 @@ struct PolicyOptions: ParsableArguments {
   @Flag(help: "A bad ledger row quarantines its user's records instead of stopping the run.")
   var lenientLedger = false
 
+  @Option(
+    help:
+      "JSON Pointer to another person's id in a record, * for every array element (repeatable; SPEC §13, not built yet)."
+  )
+  var embeddedUserPath: [String] = []
+
+  @Option(help: "Records carrying another person who may not be kept: quarantine or drop.")
+  var thirdParty: String?
+
+  @Option(help: "Check grants against the age of digital consent: off or check (not built yet).")
+  var children: String?
+
+  @Option(help: "A grant without a birth date under --children check: child or adult.")
+  var unknownAge: String?
+
   /// The settings given here, list options only when given.
   var settings: PolicySettings {
     var s = PolicySettings()
@@ -73,6 +88,10 @@ struct PolicyOptions: ParsableArguments {
     s.countryPath = countryPath.isEmpty ? nil : countryPath
     s.timePath = timePath
     s.lenientLedger = lenientLedger ? true : nil
+    s.embeddedUserPath = embeddedUserPath.isEmpty ? nil : embeddedUserPath
+    s.thirdParty = thirdParty
+    s.children = children
+    s.unknownAge = unknownAge
     return s
   }
 

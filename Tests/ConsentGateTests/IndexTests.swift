@@ -513,4 +513,57 @@ import Testing
     #expect(index["sha256"] as? String == sha256Hex(readBytes(path)))
     #expect(try reportJSON(dir + "/o")["totals"].map { ($0 as! [String: Int])["records"] } == 4)
   }
+
+  /// SPEC §13 is not built yet: its report keys and codes are there with the values that
+  /// change nothing, any other value is refused (never ignored), and the index bakes
+  /// `children` and `unknown_age`.
+  @Test func theOptionsOfSection13AreReportedAndRefusedUntilBuilt() throws {
+    let dir = temporaryFolder()
+    let sides = fixture(dir)
+    let run = ["filter", "--quiet", "--cutoff", "2025-06-01T00:00:00Z"] + sides
+    #expect(cg(run + ["--out", dir + "/o", dir + "/posts.jsonl"]).status == 0)
+    let report = try reportJSON(dir + "/o")
+    let reasons = try #require(report["reasons"] as? [String: Int])
+    #expect(reasons.count == 20)
+    #expect(reasons["child_consent_invalid"] == 0 && reasons["third_party_data"] == 0)
+    let policy = try #require(report["policy"] as? [String: Any])
+    #expect(policy["embedded_user_path"] as? [String] == [])
+    #expect(policy["third_party"] as? String == "quarantine")
+    #expect(policy["children"] as? String == "off")
+    #expect(policy["unknown_age"] as? String == "child")
+    for extra in [
+      ["--children", "check"], ["--embedded-user-path", "/includes/tweets/*/author_id"],
+      ["--third-party", "keep"], ["--unknown-age", "teen"],
+    ] {
+      #expect(
+        cg(run + extra + ["--out", dir + "/x", dir + "/posts.jsonl"]).status == 64, "\(extra)")
+    }
+    #expect(
+      cg(
+        run + [
+          "--third-party", "drop", "--unknown-age", "adult", "--out", dir + "/y",
+          dir + "/posts.jsonl",
+        ]
+      )
+      .status == 0)
+    #expect(
+      cg(
+        [
+          "index", "build", "--output", dir + "/i.cgi", "--cutoff", "2025-06-01T00:00:00Z",
+          "--unknown-age", "adult",
+        ] + sides
+      )
+      .status == 0)
+    let mismatch = cg([
+      "filter", "--quiet", "--index", dir + "/i.cgi", "--out", dir + "/z", dir + "/posts.jsonl",
+    ])
+    #expect(mismatch.status == 64)
+    #expect(mismatch.stderr.contains("unknown_age"))
+    #expect(
+      cg([
+        "filter", "--quiet", "--index", dir + "/i.cgi", "--unknown-age", "adult", "--out",
+        dir + "/z", dir + "/posts.jsonl",
+      ])
+      .status == 0)
+  }
 }

@@ -20,6 +20,21 @@ public enum ConsentCoverage: String, Sendable, CaseIterable {
   case sinceGrant = "since-grant"
 }
 
+/// What becomes of a record that carries another person who may not be kept (SPEC §13.1).
+public enum ThirdPartyRule: String, Sendable, CaseIterable {
+  case quarantine, drop
+}
+
+/// Whether grants are checked against the age of digital consent (SPEC §13.2).
+public enum ChildrenRule: String, Sendable, CaseIterable {
+  case off, check
+}
+
+/// How a grant without a birth date counts under `--children check` (SPEC §13.2).
+public enum UnknownAgeRule: String, Sendable, CaseIterable {
+  case child, adult
+}
+
 /// The compression of output files.
 public enum OutputCompression: String, Sendable, CaseIterable {
   case gzip, none, zstd
@@ -60,6 +75,12 @@ public struct Policy: Sendable, Equatable {
   public var level = 6
   /// Write `lineage/NAME` beside each `kept/NAME`: its users and their kept records (§11).
   public var lineage = false
+  /// SPEC §13 (issue 21, not built yet): only the values that leave every decision of §3 as it
+  /// is are accepted (no embedded paths, `children` off); they are in the report's policy.
+  public var embeddedUserPaths: [JSONPointer] = []
+  public var thirdParty = ThirdPartyRule.quarantine
+  public var children = ChildrenRule.off
+  public var unknownAge = UnknownAgeRule.child
 
   /// A policy with every default, judged at `cutoff`.
   public init(cutoff: Timestamp) {
@@ -89,6 +110,10 @@ public struct Policy: Sendable, Equatable {
       ("compression", .string(compression.rawValue)),
       ("level", .int(Int64(level))),
       ("lineage", .bool(lineage)),
+      ("embedded_user_path", .array(embeddedUserPaths.map { .string($0.text) })),
+      ("third_party", .string(thirdParty.rawValue)),
+      ("children", .string(children.rawValue)),
+      ("unknown_age", .string(unknownAge.rawValue)),
     ])
   }
 
@@ -130,6 +155,10 @@ public struct PolicySettings: Sendable, Equatable {
   public var quiet: Bool?
   public var resume: Bool?
   public var lineage: Bool?
+  public var embeddedUserPath: [String]?
+  public var thirdParty: String?
+  public var children: String?
+  public var unknownAge: String?
 
   public init() {}
 
@@ -145,7 +174,8 @@ public struct PolicySettings: Sendable, Equatable {
     "unknown_jurisdiction",
     "objections", "consent_covers", "max_consent_age", "notice_versions", "user_id_path",
     "country_path", "time_path", "lenient_ledger", "max_record_bytes", "max_quarantine_ratio",
-    "compression", "level", "threads", "quiet", "resume", "lineage",
+    "compression", "level", "threads", "quiet", "resume", "lineage", "embedded_user_path",
+    "third_party", "children", "unknown_age",
   ]
 
   /// Reads a policy file. Paths in it are made relative to the file's folder.
@@ -251,6 +281,10 @@ public struct PolicySettings: Sendable, Equatable {
       case "quiet": s.quiet = try boolean()
       case "resume": s.resume = try boolean()
       case "lineage": s.lineage = try boolean()
+      case "embedded_user_path": s.embeddedUserPath = try list()
+      case "third_party": s.thirdParty = try string()
+      case "children": s.children = try string()
+      case "unknown_age": s.unknownAge = try string()
       default: break
       }
     }
@@ -285,6 +319,10 @@ public struct PolicySettings: Sendable, Equatable {
     if let v = quiet { m.quiet = v }
     if let v = resume { m.resume = v }
     if let v = lineage { m.lineage = v }
+    if let v = embeddedUserPath { m.embeddedUserPath = v }
+    if let v = thirdParty { m.thirdParty = v }
+    if let v = children { m.children = v }
+    if let v = unknownAge { m.unknownAge = v }
     return m
   }
 
@@ -371,6 +409,23 @@ public struct PolicySettings: Sendable, Equatable {
       p.level = Int(v)
     }
     if let v = lineage { p.lineage = v }
+    if let v: ThirdPartyRule = try choice(thirdParty, "third-party") { p.thirdParty = v }
+    if let v: ChildrenRule = try choice(children, "children") { p.children = v }
+    if let v: UnknownAgeRule = try choice(unknownAge, "unknown-age") { p.unknownAge = v }
+    if let v = embeddedUserPath {
+      var list: [JSONPointer] = []
+      for t in v { list.append(try pointer(t, "embedded-user-path")) }
+      p.embeddedUserPaths = list
+    }
+    // Fail closed: an option this build cannot honour stops the run rather than being ignored.
+    if !p.embeddedUserPaths.isEmpty {
+      throw UsageError(
+        "--embedded-user-path is not supported by this consentgate yet (SPEC §13.1, issue 21)")
+    }
+    if p.children == .check {
+      throw UsageError(
+        "--children check is not supported by this consentgate yet (SPEC §13.2, issue 21)")
+    }
     return p
   }
 }

@@ -26,8 +26,12 @@ public enum Reason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
   case withdrawn
   case consentExpired
   case noticeOutdated
+  /// A child's grant without parental consent (SPEC §13.2, `--children check`).
+  case childConsentInvalid
   case missingTimestamp
   case predatesConsent
+  /// The record carries another person who may not be kept (SPEC §13.1).
+  case thirdPartyData
   case consented
   case notProtected
 
@@ -48,8 +52,10 @@ public enum Reason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case .withdrawn: "withdrawn"
     case .consentExpired: "consent_expired"
     case .noticeOutdated: "notice_outdated"
+    case .childConsentInvalid: "child_consent_invalid"
     case .missingTimestamp: "missing_timestamp"
     case .predatesConsent: "predates_consent"
+    case .thirdPartyData: "third_party_data"
     case .consented: "consented"
     case .notProtected: "not_protected"
     }
@@ -61,9 +67,10 @@ public enum Reason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     switch self {
     case .recordTooLarge, .invalidUTF8, .malformedJSON, .duplicateKey, .missingUserID,
       .invalidUserID, .invalidCountry, .unknownJurisdiction, .consentLedgerError,
-      .missingTimestamp:
+      .missingTimestamp, .thirdPartyData:
       .quarantine
-    case .objected, .noConsent, .withdrawn, .consentExpired, .noticeOutdated, .predatesConsent:
+    case .objected, .noConsent, .withdrawn, .consentExpired, .noticeOutdated,
+      .childConsentInvalid, .predatesConsent:
       .drop
     case .consented, .notProtected:
       .keep

@@ -116,6 +116,8 @@ public struct IndexPolicy: Sendable, Equatable {
   public var maxConsentAgeDays: Int64?
   public var noticeVersions: [String]?
   public var lenientLedger: Bool
+  public var children: ChildrenRule
+  public var unknownAge: UnknownAgeRule
 
   public init(_ policy: Policy) {
     purpose = policy.purpose
@@ -123,6 +125,8 @@ public struct IndexPolicy: Sendable, Equatable {
     maxConsentAgeDays = policy.maxConsentAgeDays
     noticeVersions = policy.noticeVersions
     lenientLedger = policy.lenientLedger
+    children = policy.children
+    unknownAge = policy.unknownAge
   }
 
   var json: JSONValue {
@@ -132,6 +136,8 @@ public struct IndexPolicy: Sendable, Equatable {
       ("max_consent_age", maxConsentAgeDays.map { .int($0) } ?? .null),
       ("notice_versions", noticeVersions.map { .array($0.map(JSONValue.string)) } ?? .null),
       ("lenient_ledger", .bool(lenientLedger)),
+      ("children", .string(children.rawValue)),
+      ("unknown_age", .string(unknownAge.rawValue)),
     ])
   }
 
@@ -145,6 +151,8 @@ public struct IndexPolicy: Sendable, Equatable {
       return "notice_versions"
     }
     if policy.lenientLedger != lenientLedger { return "lenient_ledger" }
+    if policy.children != children { return "children" }
+    if policy.unknownAge != unknownAge { return "unknown_age" }
     return nil
   }
 }
@@ -208,6 +216,7 @@ public struct IndexHeader: Sendable {
       "max_consent_age: \(policy.maxConsentAgeDays.map(String.init) ?? "none")",
       "notice_versions: \(policy.noticeVersions?.joined(separator: ",") ?? "any")",
       "lenient_ledger: \(policy.lenientLedger)",
+      "children: \(policy.children.rawValue), unknown_age: \(policy.unknownAge.rawValue)",
     ]
     for (role, files) in [("consent", consentFiles), ("jurisdictions", jurisdictionFiles)] {
       for f in files {
@@ -246,6 +255,8 @@ public struct IndexHeader: Sendable {
       let purpose = string(p["purpose"]), let cutoffText = string(p["cutoff"]),
       let cutoff = Timestamp.parseRFC3339(cutoffText),
       case .bool(let lenient)? = p["lenient_ledger"],
+      let children = string(p["children"]).flatMap(ChildrenRule.init(rawValue:)),
+      let unknownAge = string(p["unknown_age"]).flatMap(UnknownAgeRule.init(rawValue:)),
       let consent = files(v["consent"]), let tags = files(v["jurisdictions"]),
       let users = int(v["users"]), let capacity = int(v["capacity"]),
       case .array(let sectionItems)? = v["sections"]
@@ -281,6 +292,8 @@ public struct IndexHeader: Sendable {
     policy.maxConsentAgeDays = maxAge
     policy.noticeVersions = notices
     policy.lenientLedger = lenient
+    policy.children = children
+    policy.unknownAge = unknownAge
     return IndexHeader(
       format: format, toolVersion: tool, builtAt: builtAt, policy: policy,
       consentFiles: consent, jurisdictionFiles: tags, users: users, capacity: capacity,
