@@ -33,16 +33,8 @@ public final class MappedIndex: @unchecked Sendable {
 
   /// Reads the prelude and header only (`index info`): no section is touched.
   public static func readHeader(path: String) throws(IndexError) -> IndexHeader {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      throw IndexError(path: path, section: "file", detail: InputSource.errnoText())
-    }
+    let (fd, size) = try openRegularFile(path)
     defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-      throw IndexError(path: path, section: "file", detail: "not a regular file")
-    }
-    let size = Int(info.st_size)
     var prelude = [UInt8](repeating: 0, count: IndexFile.preludeBytes)
     let n = prelude.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
     let (offset, length) = try checkPrelude(prelude, count: n, fileSize: size, path: path)
@@ -54,6 +46,20 @@ public final class MappedIndex: @unchecked Sendable {
       throw IndexError(path: path, section: "header", detail: "truncated")
     }
     return try parseHeader(headerBytes, prelude: prelude, fileSize: size, path: path)
+  }
+
+  /// `path` opened for reading, with its size: a regular file, or an error naming it.
+  private static func openRegularFile(_ path: String) throws(IndexError) -> (Int32, Int) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+      throw IndexError(path: path, section: "file", detail: InputSource.errnoText())
+    }
+    var info = stat()
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+      close(fd)
+      throw IndexError(path: path, section: "file", detail: "not a regular file")
+    }
+    return (fd, Int(info.st_size))
   }
 
   /// The header's offset and length, after checking magic, format and the prelude's CRC.
@@ -126,16 +132,9 @@ public final class MappedIndex: @unchecked Sendable {
   /// Maps `path` and checks everything but the two large sections' CRCs.
   public init(path: String) throws(IndexError) {
     self.path = path
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      throw IndexError(path: path, section: "file", detail: InputSource.errnoText())
-    }
+    let (fd, fileSize) = try MappedIndex.openRegularFile(path)
     defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-      throw IndexError(path: path, section: "file", detail: "not a regular file")
-    }
-    size = Int(info.st_size)
+    size = fileSize
     guard size >= 8 else {
       throw IndexError(path: path, section: "prelude", detail: "not a consentgate index")
     }
