@@ -566,4 +566,47 @@ import Testing
       ])
       .status == 0)
   }
+
+  /// A bucket larger than the memory allows is split by the next hash bits and resolved part
+  /// by part: the same facts, the same file.
+  @Test func anOversizedBucketIsSplitAndGivesTheSameIndex() throws {
+    let dir = temporaryFolder()
+    var g = Generator(state: 77)
+    var csv = "user_id,purpose,status,recorded_at\n"
+    for u in 0..<6000 {
+      for _ in 0...g.int(3) {
+        csv += "u\(u),ai_training,\(g.pick(["granted", "withdrawn"])),\(g.pick(IndexTests.times))\n"
+      }
+    }
+    let ledger = writeFile(dir + "/c.csv", csv)
+    var tagRows = "user_id,country\n"
+    for u in stride(from: 0, to: 6000, by: 2) {
+      tagRows += "u\(u),\(g.pick(IndexTests.countries))\n"
+    }
+    let tags = writeFile(dir + "/t.csv", tagRows)
+    let policy = try makePolicy()
+    var whole = IndexBuilder(policy: policy, consentFiles: [ledger], jurisdictionFiles: [tags])
+    whole.buckets = 1
+    _ = try whole.build(output: dir + "/whole.cgi")
+    var split = whole
+    split.buckets = 4
+    split.memoryBytes = 1  // every bucket over the limit: split by the hash bits after its own
+    _ = try split.build(output: dir + "/split.cgi")
+    let a = try MappedIndex.readHeader(path: dir + "/whole.cgi")
+    let b = try MappedIndex.readHeader(path: dir + "/split.cgi")
+    #expect(a.users == 6000 && b.users == 6000)
+    #expect(a.sections.map(\.crc32) == b.sections.map(\.crc32))
+    let index = try MappedIndex(path: dir + "/split.cgi")
+    _ = try index.verify()
+    var loader = SideFileLoader(policy: policy)
+    try loader.load(consent: [ledger], jurisdictions: [tags])
+    let mapped = UserLookup.mapped(index.lookup(protection: policy.protection))
+    for u in 0..<6000 {
+      let id = Array("u\(u)".utf8)
+      let (x, y) = id.withUnsafeBytes { (loader.index.facts(for: $0), mapped.facts(for: $0)) }
+      #expect(x.state == y.state && x.tags == y.tags, "u\(u)")
+    }
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".") } == [])
+  }
 }

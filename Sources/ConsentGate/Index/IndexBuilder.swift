@@ -114,7 +114,8 @@ public struct IndexBuilder {
     }
 
     // Pass 2: buckets resolved on every core, each into a file of its own.
-    let resolved = IndexBuilder.resolveBuckets(runs, files: sources.count, folder: runFolder)
+    let resolved = IndexBuilder.resolveBuckets(
+      runs, files: sources.count, folder: runFolder, limit: max(64 << 10, memoryBytes / 4))
     var results: [IndexResolver] = []
     for r in resolved {
       switch r {
@@ -152,10 +153,11 @@ public struct IndexBuilder {
 
   /// Resolves every bucket of `runs` (mapped, not copied), two at a time on a 2-core
   /// machine, into `folder/resolved-K`.
-  private static func resolveBuckets(_ runs: IndexRuns, files: Int, folder: String)
-    -> [Result<IndexResolver, IndexBuildError>]
-  {
+  private static func resolveBuckets(
+    _ runs: IndexRuns, files: Int, folder: String, limit: Int
+  ) -> [Result<IndexResolver, IndexBuildError>] {
     let count = runs.bucketBytes.count
+    let bucketBits = runs.bucketBits
     let (paths, bytes, records) = (
       (0..<count).map(runs.bucketPath), runs.bucketBytes, runs.bucketRecords
     )
@@ -169,8 +171,8 @@ public struct IndexBuilder {
       do throws(IndexBuildError) {
         result = .success(
           try resolveBucket(
-            paths[k], bytes: bytes[k], records: records[k],
-            files: files, into: "\(folder)/resolved-\(k)"))
+            paths[k], bytes: bytes[k], records: records[k], files: files,
+            into: "\(folder)/resolved-\(k)", bucketBits: bucketBits, limit: limit))
       } catch {
         result = .failure(error)
       }
@@ -181,17 +183,17 @@ public struct IndexBuilder {
     return out
   }
 
+  /// Resolves one bucket into `output`. A bucket larger than `limit` (the plan guessed its
+  /// side files' size wrong, or the ids are skewed) is first split by the next bits of the
+  /// hash into parts resolved one after another, so memory stays within the limit.
   private static func resolveBucket(
-    _ path: String, bytes: Int, records: Int, files: Int, into output: String
+    _ path: String, bytes: Int, records: Int, files: Int, into output: String,
+    bucketBits: Int, limit: Int
   ) throws(IndexBuildError) -> IndexResolver {
     var resolver = IndexResolver(files: files)
-    let input = open(path, O_RDONLY | O_CLOEXEC)
-    guard input >= 0 else {
-      throw IndexBuildError(message: "cannot read \(path): \(InputSource.errnoText())")
-    }
-    defer {
-      close(input)
-      unlink(path)
+    var parts = [(path: path, bytes: bytes, records: records)]
+    if bytes > limit {
+      parts = try split(path, bytes: bytes, bucketBits: bucketBits, limit: limit)
     }
     let fd = open(output, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
@@ -199,17 +201,77 @@ public struct IndexBuilder {
     }
     defer { close(fd) }
     let out = SequentialWriter(fd: fd, path: output, checksummed: false)
-    if bytes > 0 {
-      guard let map = mmap(nil, bytes, PROT_READ, MAP_PRIVATE, input, 0), map != MAP_FAILED
-      else {
-        throw IndexBuildError(message: "cannot map \(path): \(InputSource.errnoText())")
+    for part in parts {
+      guard part.bytes > 0 else {
+        unlink(part.path)
+        continue
       }
-      defer { munmap(map, bytes) }
-      try resolver.resolve(
-        UnsafeRawBufferPointer(start: map, count: bytes), records: records, into: out)
+      let input = open(part.path, O_RDONLY | O_CLOEXEC)
+      guard input >= 0 else {
+        throw IndexBuildError(message: "cannot read \(part.path): \(InputSource.errnoText())")
+      }
+      defer {
+        close(input)
+        unlink(part.path)
+      }
+      try withMapped(input, bytes: part.bytes, path: part.path) { (d) throws(IndexBuildError) in
+        try resolver.resolve(d, records: part.records, into: out)
+      }
     }
     try out.flush()
     return resolver
+  }
+
+  private static func withMapped(
+    _ fd: Int32, bytes: Int, path: String,
+    _ body: (UnsafeRawBufferPointer) throws(IndexBuildError) -> Void
+  ) throws(IndexBuildError) {
+    guard let map = mmap(nil, bytes, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
+      throw IndexBuildError(message: "cannot map \(path): \(InputSource.errnoText())")
+    }
+    defer { munmap(map, bytes) }
+    try body(UnsafeRawBufferPointer(start: map, count: bytes))
+  }
+
+  /// Splits a bucket file into parts by the hash bits after the bucket's own, in hash order.
+  private static func split(_ path: String, bytes: Int, bucketBits: Int, limit: Int)
+    throws(IndexBuildError) -> [(path: String, bytes: Int, records: Int)]
+  {
+    var bits = 1
+    while bits < 8 && bytes >> bits > limit { bits += 1 }
+    let count = 1 << bits
+    var writers: [SequentialWriter] = []
+    var parts: [(path: String, bytes: Int, records: Int)] = []
+    defer { for w in writers { close(w.fd) } }
+    for k in 0..<count {
+      let part = "\(path).\(k)"
+      let fd = open(part, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+      guard fd >= 0 else {
+        throw IndexBuildError(message: "cannot create \(part): \(InputSource.errnoText())")
+      }
+      writers.append(
+        SequentialWriter(fd: fd, path: part, bufferBytes: 256 << 10, checksummed: false))
+      parts.append((part, 0, 0))
+    }
+    let input = open(path, O_RDONLY | O_CLOEXEC)
+    guard input >= 0 else {
+      throw IndexBuildError(message: "cannot read \(path): \(InputSource.errnoText())")
+    }
+    defer { close(input) }
+    try withMapped(input, bytes: bytes, path: path) { (d) throws(IndexBuildError) in
+      var o = 0
+      while o < d.count {
+        let (hash, end) = IndexResolver.recordSpan(d, at: o)
+        let k = Int((hash << UInt64(bucketBits)) >> UInt64(64 - bits))
+        try writers[k].write(UnsafeRawBufferPointer(rebasing: d[o..<end]))
+        parts[k].bytes += end - o
+        parts[k].records += 1
+        o = end
+      }
+    }
+    for w in writers { try w.flush() }
+    unlink(path)
+    return parts
   }
 
   /// Pass 3: the index file from the resolved entries, written under a temporary name and

@@ -30,6 +30,12 @@ struct IndexResolver {
     var id: Range<Int>
   }
 
+  /// The hash of the run record at `o` and where it ends.
+  static func recordSpan(_ data: UnsafeRawBufferPointer, at o: Int) -> (UInt64, Int) {
+    let r = record(data, at: o)
+    return (r.hash, r.id.upperBound)
+  }
+
   private static func record(_ data: UnsafeRawBufferPointer, at o: Int) -> Record {
     let h = data.loadUnaligned(fromByteOffset: o, as: UInt64.self)
     let op = data[o + 8]
