@@ -36,6 +36,7 @@ struct ConsentGateCommand: ParsableCommand {
     subcommands: [
       FilterCommand.self, ExplainCommand.self, GenerateCommand.self, MergeReportsCommand.self,
       AffectedCommand.self, AuditCommand.self, PurgeCommand.self, IndexCommand.self,
+      RulesCommand.self,
     ]
   )
 }
