@@ -1,5 +1,3 @@
-import CScanKernels
-
 /// A hash table of user ids probed by slot: the in-memory ``ConsentIndex`` and the mapped
 /// ``MappedIndex`` share the batched lookup below through it.
 protocol ProbedTable {
@@ -63,7 +61,3 @@ func findBatched<Table: ProbedTable>(
     }
   }
 }
-
-/// Requests the cache line at `p`.
-@inline(__always)
-func prefetch(_ p: UnsafeRawPointer) { cg_prefetch(p) }

@@ -1,6 +1,6 @@
 // Over 300 lines on purpose: one data structure (slot table and entry arena) whose methods
-// share private byte offsets; split, they would need those internals widened. The
-// memory-mapped index of SPEC §9 (issue 18) will reshape this file.
+// share private byte offsets; split, they would need those internals widened. The mapped
+// index file of SPEC §9 is MappedIndex; both share the batched probe of BatchedLookup.swift.
 import CScanKernels
 
 #if canImport(Glibc)
