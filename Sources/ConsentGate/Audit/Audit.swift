@@ -64,7 +64,7 @@ public struct Audit {
             examined.early
             ?? decider.conclude(examined, record, facts: sources.lookup.facts(for: examined.id))
           result.records += 1
-          if verdict.reason.disposition == .keep {
+          if verdict.disposition == .keep {
             result.stillLawful += 1
             return
           }

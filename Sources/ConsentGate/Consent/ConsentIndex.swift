@@ -21,6 +21,8 @@ public struct UserFacts: Sendable, Equatable {
   /// index packs it, 0 for none: read it with ``ConsentIndex/decidedAt(_:)``. Packed, so
   /// that the facts stay a plain value (no reference count) on the per-record path.
   let decidedWord: UInt64
+  /// The deciding grant's birth date and parental consent (read under `--children check`).
+  public var child = ChildFacts.none
 
   public static let unknown = UserFacts(
     state: .noConsent, ledgerError: false, tags: SignalSet(), decidedWord: 0)
@@ -37,10 +39,10 @@ public struct UserFacts: Sendable, Equatable {
 ///   24-bit hash tag and the user's entry offset, so an unknown id is rejected after reading
 ///   one cache line of slots;
 /// - one contiguous entry per user in an arena, 4-byte aligned: the deciding time (8 bytes,
-///   packed), a flags byte, the last side file that named the user, the id length and the id
-///   itself. A known user costs one more line, which holds everything the decision needs.
+///   packed), a flags byte, the age schedules of its protected tags, the last side file that
+///   named the user, the id length, the deciding grant's ``ChildFacts`` and the id itself. A known user costs one more line, which holds everything the decision needs.
 ///
-/// About 30 bytes a user plus the id bytes (13 of them the slot table at 10 million users).
+/// About 34 bytes a user plus the id bytes (13 of them the slot table at 10 million users).
 /// ``find(batch:into:)`` overlaps the misses of many lookups; the record pipeline uses it.
 public struct ConsentIndex: Sendable, ProbedTable {
   /// Entries, back to back. Entry offsets are in 4-byte units, so 40 bits address 4 TiB.
@@ -56,15 +58,17 @@ public struct ConsentIndex: Sendable, ProbedTable {
   /// An entry's position in the arena: what ``insert(_:file:)`` and ``find(_:)`` return.
   public typealias Entry = Int
 
-  private static let headerBytes = 16
+  private static let headerBytes = 20
   private static let tagShift: UInt64 = 40
   private static let offsetMask: UInt64 = (1 << 40) - 1
 
   // Entry header fields, by byte offset.
   private static let timeAt = 0
   private static let flagsAt = 8
+  private static let agesAt = 9
   private static let fileAt = 10
   private static let lengthAt = 12
+  private static let childAt = 16
 
   public init(expectedUsers: Int = 1024) {
     var capacity = 1024
@@ -341,20 +345,33 @@ public struct ConsentIndex: Sendable, ProbedTable {
   }
 
   /// Offers an event: it becomes the deciding one if it is later than the current one, or
-  /// at the same time and more restrictive.
-  public mutating func offer(_ e: Entry, state: ConsentState, at time: Timestamp) {
+  /// at the same time and more restrictive; of two valid grants at one instant, the one the
+  /// children rule judges worse (``ChildFacts/rank(unknownAge:)``).
+  public mutating func offer(
+    _ e: Entry, state: ConsentState, at time: Timestamp, child: ChildFacts = .none,
+    unknownAge: UnknownAgeRule = .child
+  ) {
     makeUnique()
     let f = flags(e)
     var previous: UInt64?
     if f & 0x80 != 0 {
       let current = self.time(e)
       let currentState = ConsentState(rawValue: f & 7)!
-      if time < current || (time == current && state <= currentState) { return }
+      if time < current || (time == current && state < currentState) { return }
+      if time == current && state == currentState {
+        let held = ChildFacts(
+          word: arena.base.loadUnaligned(
+            fromByteOffset: e + ConsentIndex.childAt, as: UInt32.self))
+        guard state == .valid,
+          child.rank(unknownAge: unknownAge) > held.rank(unknownAge: unknownAge)
+        else { return }
+      }
       previous = arena.base.loadUnaligned(
         fromByteOffset: e + ConsentIndex.timeAt, as: UInt64.self)
     }
     setFlags(e, (f & 0x78) | 0x80 | state.rawValue)
     setTime(e, time, replacing: previous)
+    arena.base.storeBytes(of: child.word, toByteOffset: e + ConsentIndex.childAt, as: UInt32.self)
   }
 
   public mutating func markLedgerError(_ e: Entry) {
@@ -362,12 +379,17 @@ public struct ConsentIndex: Sendable, ProbedTable {
     setFlags(e, flags(e) | 0x08)
   }
 
-  public mutating func addTag(_ e: Entry, _ signal: CountrySignal) {
+  /// Adds a tag signal; `ageBit` is a protected tag's age schedule under `--children check`.
+  public mutating func addTag(_ e: Entry, _ signal: CountrySignal, ageBit: UInt8 = 0) {
     makeUnique()
     switch signal {
     case .none: break
     case .invalid: setFlags(e, flags(e) | 0x10)
-    case .protected: setFlags(e, flags(e) | 0x60)
+    case .protected:
+      setFlags(e, flags(e) | 0x60)
+      let ages = arena.base.load(fromByteOffset: e + ConsentIndex.agesAt, as: UInt8.self)
+      arena.base.storeBytes(
+        of: ages | ageBit, toByteOffset: e + ConsentIndex.agesAt, as: UInt8.self)
     case .notProtected: setFlags(e, flags(e) | 0x40)
     }
   }
@@ -380,12 +402,15 @@ public struct ConsentIndex: Sendable, ProbedTable {
     tags.hasInvalid = f & 0x10 != 0
     tags.hasProtected = f & 0x20 != 0
     tags.hasValid = f & 0x40 != 0
+    tags.ages = arena.base.load(fromByteOffset: e + ConsentIndex.agesAt, as: UInt8.self)
     let decided = f & 0x80 != 0
     return UserFacts(
       state: decided ? ConsentState(rawValue: f & 7)! : .noConsent,
       ledgerError: f & 0x08 != 0, tags: tags,
       decidedWord: decided
-        ? arena.base.loadUnaligned(fromByteOffset: e + ConsentIndex.timeAt, as: UInt64.self) : 0)
+        ? arena.base.loadUnaligned(fromByteOffset: e + ConsentIndex.timeAt, as: UInt64.self) : 0,
+      child: ChildFacts(
+        word: arena.base.loadUnaligned(fromByteOffset: e + ConsentIndex.childAt, as: UInt32.self)))
   }
 
   /// The facts about `id`; a user the index does not know has no consent and no tags.

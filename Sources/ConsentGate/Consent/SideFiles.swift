@@ -54,6 +54,8 @@ public struct ExplainedEvent: Sendable {
   /// purpose, or bad.
   public var state: ConsentState?
   public var problem: String?
+  /// The birth date and parental consent a granted row gave, under `--children check`.
+  public var child: ChildFacts?
 }
 
 /// One tag row about the user `explain` asks for.
@@ -186,6 +188,8 @@ public struct SideFileLoader {
     var expiresAt: Timestamp?
     var expiresAtText: UnsafeRawBufferPointer?
     var country: UnsafeRawBufferPointer?
+    /// `birth_date` and `parental_consent` of a granted row, under `--children check`.
+    var child = ChildFacts.none
     /// Why the row is bad (a lenient-able error), if it is.
     var problem: String?
     var signal = CountrySignal.none
@@ -201,7 +205,7 @@ public struct SideFileLoader {
   enum Effect {
     /// Names the user, nothing more (another purpose, after the cutoff, no country).
     case mention
-    case offer(ConsentState, Timestamp)
+    case offer(ConsentState, Timestamp, ChildFacts)
     case ledgerError
     /// A tag signal; `country` is the tag's text (for the index, which resolves signals
     /// against each run's protection set).
@@ -231,7 +235,7 @@ public struct SideFileLoader {
         state = rules.state(
           status: status, recordedAt: recordedAt, expiresAt: row.expiresAt,
           noticeVersion: row.noticeVersion)
-        if let state { effect = .offer(state, recordedAt) }
+        if let state { effect = .offer(state, recordedAt, row.child) }
       }
     }
     if let runs {
@@ -241,9 +245,14 @@ public struct SideFileLoader {
       if first { users += 1 }
       switch effect {
       case .mention: break
-      case .offer(let state, let time): index.offer(e, state: state, at: time)
+      case .offer(let state, let time, let child):
+        index.offer(e, state: state, at: time, child: child, unknownAge: policy.unknownAge)
       case .ledgerError: index.markLedgerError(e)
-      case .tag(let signal, _): index.addTag(e, signal)
+      case .tag(let signal, let country):
+        // Read only under `--children check`, but kept always: the index keeps the codes,
+        // so both sources give equal facts.
+        let bit = signal == .protected ? policy.protection.ageBit(country!) : 0
+        index.addTag(e, signal, ageBit: bit)
       }
     }
     guard let explainUser, SideFileLoader.equal(row.userId, explainUser) else { return }
@@ -262,7 +271,8 @@ public struct SideFileLoader {
           file: file, line: row.line, purpose: text(row.purpose) ?? "",
           status: text(row.status) ?? "", recordedAt: text(row.recordedAtText) ?? "",
           noticeVersion: text(row.noticeVersion), expiresAt: text(row.expiresAtText),
-          state: state, problem: row.problem))
+          state: state, problem: row.problem,
+          child: readsChildColumns(row) && row.problem == nil ? row.child : nil))
     }
   }
 
@@ -280,6 +290,40 @@ public struct SideFileLoader {
       if row.expiresAt == nil { row.problem = row.problem ?? "expires_at is not a valid time" }
     }
     if row.noticeVersion?.isEmpty == true { row.noticeVersion = nil }
+  }
+
+  /// The children columns of a granted row under `--children check` (SPEC §13.2), given as
+  /// text (nil: column absent). A value that is not a date, or a date after the row's
+  /// `recorded_at`, makes the row bad.
+  private func judgeChildTexts(
+    _ row: inout Row, birthDate: UnsafeRawBufferPointer?, parental: UnsafeRawBufferPointer?
+  ) {
+    var birthDay: Int?
+    if let b = birthDate, !b.isEmpty {
+      birthDay = ChildFacts.parseDate(b)
+      if birthDay == nil {
+        row.problem = row.problem ?? "birth_date is not a date (YYYY-MM-DD)"
+        return
+      }
+    }
+    var consent = false
+    if let p = parental {
+      guard let v = ChildFacts.parseParental(p) else {
+        row.problem = row.problem ?? "parental_consent is not true or false"
+        return
+      }
+      consent = v
+    }
+    if let birthDay, let recordedAt = row.recordedAt, birthDay > ChildFacts.day(of: recordedAt) {
+      row.problem = row.problem ?? "birth_date is after the date of recorded_at"
+      return
+    }
+    row.child = ChildFacts(birthDay: birthDay, parental: consent)
+  }
+
+  /// Whether the children columns of `row` are read: a granted row under `--children check`.
+  private func readsChildColumns(_ row: Row) -> Bool {
+    policy.children == .check && row.status.flatMap(ConsentStatus.init) == .granted
   }
 
   // MARK: CSV
@@ -302,7 +346,10 @@ public struct SideFileLoader {
       }
       let required =
         kind == .ledger ? ["user_id", "purpose", "status", "recorded_at"] : ["user_id", "country"]
-      let optional = kind == .ledger ? ["notice_version", "expires_at"] : []
+      var optional = kind == .ledger ? ["notice_version", "expires_at"] : []
+      if kind == .ledger && policy.children == .check {
+        optional += ["birth_date", "parental_consent"]
+      }
       for name in required where columns[name] == nil {
         fail(file, csv.line, "missing required column \"\(name)\"")
         return
@@ -320,6 +367,8 @@ public struct SideFileLoader {
       let noticeCol = columns["notice_version"] ?? -1
       let expiresCol = columns["expires_at"] ?? -1
       let countryCol = columns["country"] ?? -1
+      let birthCol = policy.children == .check ? columns["birth_date"] ?? -1 : -1
+      let parentalCol = policy.children == .check ? columns["parental_consent"] ?? -1 : -1
       while !full, try csv.next() {
         rows += 1
         guard csv.fields.count == width else {
@@ -348,6 +397,9 @@ public struct SideFileLoader {
           row.noticeVersion = field(noticeCol)
           row.expiresAtText = field(expiresCol)
           judgeLedgerTexts(&row)
+          if readsChildColumns(row) {
+            judgeChildTexts(&row, birthDate: field(birthCol), parental: field(parentalCol))
+          }
         case .tags:
           let country = field(countryCol)!
           row.country = country
@@ -389,10 +441,13 @@ public struct SideFileLoader {
     _ file: String, _ reader: DecodingReader, _ kind: Kind, _ rows: inout Int,
     _ users: inout Int
   ) throws(InputError) {
-    let keys =
+    var keys =
       kind == .ledger
       ? ["/user_id", "/purpose", "/status", "/recorded_at", "/notice_version", "/expires_at"]
       : ["/user_id", "/country"]
+    if kind == .ledger && policy.children == .check {
+      keys += ["/birth_date", "/parental_consent"]
+    }
     let scanner = RecordScanner(pointers: keys.map { try! JSONPointer($0) })
     scanner.collectsTopLevelKeys = true
     let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
@@ -504,6 +559,36 @@ public struct SideFileLoader {
             }
             // A string time must be RFC 3339 or digits; an integer is Unix seconds.
             judgeLedgerTexts(&row)
+            if readsChildColumns(row) {
+              // JSONL also allows a JSON boolean or null for parental_consent, null for an
+              // unknown birth date; any other type is a bad row.
+              let birth = scanner.field(6)
+              let parental = scanner.field(7)
+              var birthText: UnsafeRawBufferPointer?
+              var parentalText: UnsafeRawBufferPointer?
+              var typeProblem: String?
+              switch birth.kind {
+              case .absent, .null: break
+              case .string: birthText = text(birth)
+              default: typeProblem = "birth_date is not a date (YYYY-MM-DD)"
+              }
+              switch parental.kind {
+              case .absent, .null: break
+              case .string: parentalText = text(parental)
+              case .other where content[parental.start] == UInt8(ascii: "t"):
+                parentalText = UnsafeRawBufferPointer(
+                  rebasing: content[parental.start..<(parental.start + 4)])
+              case .other where content[parental.start] == UInt8(ascii: "f"):
+                parentalText = UnsafeRawBufferPointer(
+                  rebasing: content[parental.start..<(parental.start + 5)])
+              default: typeProblem = typeProblem ?? "parental_consent is not true or false"
+              }
+              if let typeProblem {
+                row.problem = row.problem ?? typeProblem
+              } else {
+                judgeChildTexts(&row, birthDate: birthText, parental: parentalText)
+              }
+            }
           case .tags:
             let country = scanner.field(1)
             switch country.kind {

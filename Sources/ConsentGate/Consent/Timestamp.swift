@@ -169,9 +169,9 @@ private func pow10(_ e: Int) -> UInt64 {
   return v
 }
 
-private func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
 
-private func daysIn(month: Int, year: Int) -> Int {
+func daysIn(month: Int, year: Int) -> Int {
   switch month {
   case 2: isLeap(year) ? 29 : 28
   case 4, 6, 9, 11: 30
@@ -180,7 +180,7 @@ private func daysIn(month: Int, year: Int) -> Int {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-private func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
   let y = month <= 2 ? year - 1 : year
   let era = (y >= 0 ? y : y - 399) / 400
   let yoe = y - era * 400
@@ -190,7 +190,7 @@ private func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
   return era * 146_097 + doe - 719_468
 }
 
-private func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
+func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
   let z = z0 + 719_468
   let era = (z >= 0 ? z : z - 146_096) / 146_097
   let doe = z - era * 146_097

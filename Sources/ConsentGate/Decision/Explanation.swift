@@ -15,6 +15,28 @@ public struct Explanation: Sendable {
   /// `recorded_at` of the event in effect.
   public var decidedAt: Timestamp?
 
+  /// The children rule for the grant in effect, under `--children check` (SPEC §13.2).
+  public var childRule: ChildRuleOutcome? {
+    guard policy.children == .check, facts.state == .valid else { return nil }
+    return ChildRuleOutcome(
+      child: facts.child, grantedAt: decidedAt,
+      ages: policy.protection.coversEveryone ? 0 : facts.tags.ages, unknownAge: policy.unknownAge)
+  }
+
+  /// Why that age: the protected codes among the tags with their ages on the grant's date.
+  private var ageSources: String {
+    if policy.protection.coversEveryone {
+      return "--protect all: every user \(AgeOfConsent.defaultAge)"
+    }
+    let day = decidedAt.map { ChildFacts.dateText(ChildFacts.day(of: $0)) } ?? "9999-12-31"
+    let codes = tags.compactMap { t -> String? in
+      guard t.signal == .protected, let code = t.country else { return nil }
+      return "\(code.uppercased()) \(AgeOfConsent.age(for: code, on: day))"
+    }
+    if codes.isEmpty { return "no protected country code: \(AgeOfConsent.defaultAge)" }
+    return "the highest of " + codes.joined(separator: ", ")
+  }
+
   /// Loads the side files (or verifies `index`) and explains `userId`. An unknown user is
   /// no error: they have no events and no tags.
   public static func explain(
@@ -110,15 +132,21 @@ public struct Explanation: Sendable {
         "events",
         .array(
           events.map { e in
-            .object([
-              ("file", .string(e.file)), ("line", .int(Int64(e.line))),
-              ("purpose", .string(e.purpose)), ("status", .string(e.status)),
-              ("recorded_at", .string(e.recordedAt)),
-              ("notice_version", e.noticeVersion.map(JSONValue.string) ?? .null),
-              ("expires_at", e.expiresAt.map(JSONValue.string) ?? .null),
-              ("state_at_cutoff", Self.stateWord(e.state).map(JSONValue.string) ?? .null),
-              ("problem", e.problem.map(JSONValue.string) ?? .null),
-            ])
+            .object(
+              [
+                ("file", .string(e.file)), ("line", .int(Int64(e.line))),
+                ("purpose", .string(e.purpose)), ("status", .string(e.status)),
+                ("recorded_at", .string(e.recordedAt)),
+                ("notice_version", e.noticeVersion.map(JSONValue.string) ?? .null),
+                ("expires_at", e.expiresAt.map(JSONValue.string) ?? .null),
+                ("state_at_cutoff", Self.stateWord(e.state).map(JSONValue.string) ?? .null),
+                ("problem", e.problem.map(JSONValue.string) ?? .null),
+              ]
+                + (policy.children == .check
+                  ? [
+                    ("birth_date", e.child?.birthDateText.map(JSONValue.string) ?? .null),
+                    ("parental_consent", e.child.map { .bool($0.parentalConsent) } ?? .null),
+                  ] : []))
           })
       ),
       ("index", indexPath.map(JSONValue.string) ?? .null),
@@ -137,9 +165,55 @@ public struct Explanation: Sendable {
           })
       ),
       ("jurisdiction", .string(jurisdictionWord)),
-      ("decision", .string(verdict.reason.disposition.rawValue)),
+      ("children", childJSON),
+      ("decision", .string(verdict.disposition.rawValue)),
       ("reason", .string(verdict.reason.code)),
     ])
+  }
+
+  /// `children` of `explain --json`: null when off; else the grant in effect's birth date
+  /// and parental consent, and the rule as applied (null where it does not apply: a user
+  /// without a valid grant, or not protected).
+  private var childJSON: JSONValue {
+    guard policy.children == .check else { return .null }
+    let rule = childRule
+    let applies = rule != nil && verdict.jurisdiction == .protected
+    return .object([
+      (
+        "birth_date",
+        facts.state == .valid ? facts.child.birthDateText.map(JSONValue.string) ?? .null : .null
+      ),
+      ("parental_consent", .bool(facts.state == .valid && facts.child.parentalConsent)),
+      ("unknown_age", .string(policy.unknownAge.rawValue)),
+      ("applies", .bool(applies)),
+      ("age", rule?.age.map { .int(Int64($0)) } ?? .null),
+      ("age_of_consent", rule.map { .int(Int64($0.requiredAge)) } ?? .null),
+      ("age_from", rule.map { _ in .string(ageSources) } ?? .null),
+      ("child_consent_invalid", .bool(applies && rule!.invalid)),
+    ])
+  }
+
+  /// The children line of the text, nil when the rule is off.
+  private var childText: String? {
+    guard policy.children == .check else { return nil }
+    guard let rule = childRule else {
+      return "children (Art. 8): no valid grant in effect, the age rule does not apply"
+    }
+    let birth = facts.child.birthDateText ?? "unknown"
+    let parental = facts.child.parentalConsent ? "yes" : "no"
+    var line = "children (Art. 8): birth date \(birth), parental consent \(parental); "
+    if let age = rule.age {
+      line += "age \(age) on the grant's date"
+    } else {
+      line += "age unknown (--unknown-age \(policy.unknownAge.rawValue))"
+    }
+    line += "; age of digital consent \(rule.requiredAge) (\(ageSources))"
+    if verdict.jurisdiction != .protected {
+      line += "; not protected, so not applied"
+    } else {
+      line += rule.invalid ? " → child_consent_invalid" : " → the grant stands"
+    }
+    return line
   }
 
   /// The text for people.
@@ -155,6 +229,10 @@ public struct Explanation: Sendable {
       var parts = ["  \(e.file):\(e.line)", e.purpose, e.status, e.recordedAt]
       if let n = e.noticeVersion { parts.append("notice \(n)") }
       if let x = e.expiresAt, !x.isEmpty { parts.append("expires \(x)") }
+      if let c = e.child {
+        parts.append("born \(c.birthDateText ?? "unknown")")
+        if c.parentalConsent { parts.append("parental consent") }
+      }
       if let p = e.problem {
         parts.append("BAD ROW: \(p)")
       } else if e.purpose != policy.purpose {
@@ -176,7 +254,8 @@ public struct Explanation: Sendable {
     }
     lines.append(
       "jurisdiction from tags: \(jurisdictionWord) (a record's own country values add to this)")
-    lines.append("decision: \(verdict.reason.disposition.rawValue) (\(verdict.reason.code))")
+    if let childText { lines.append(childText) }
+    lines.append("decision: \(verdict.disposition.rawValue) (\(verdict.reason.code))")
     return lines.joined(separator: "\n")
   }
 }

@@ -368,8 +368,10 @@ public struct PolicySettings: Sendable, Equatable {
       p.maxConsentAgeDays = v
     }
     if let v = noticeVersions { p.noticeVersions = v }
-    func pointer(_ text: String, _ option: String) throws(UsageError) -> JSONPointer {
-      do { return try JSONPointer(text) } catch {
+    func pointer(_ text: String, _ option: String, wildcards: Bool = false) throws(UsageError)
+      -> JSONPointer
+    {
+      do { return try JSONPointer(text, wildcards: wildcards) } catch {
         throw UsageError("--\(option): \"\(text)\" is not a JSON Pointer (RFC 6901)")
       }
     }
@@ -414,17 +416,12 @@ public struct PolicySettings: Sendable, Equatable {
     if let v: UnknownAgeRule = try choice(unknownAge, "unknown-age") { p.unknownAge = v }
     if let v = embeddedUserPath {
       var list: [JSONPointer] = []
-      for t in v { list.append(try pointer(t, "embedded-user-path")) }
+      for t in v { list.append(try pointer(t, "embedded-user-path", wildcards: true)) }
+      // The scanner follows at most 64 pointers: the id, the country paths, the time.
+      guard list.count + p.countryPaths.count <= 62 else {
+        throw UsageError("--embedded-user-path: at most 62 paths, country paths included")
+      }
       p.embeddedUserPaths = list
-    }
-    // Fail closed: an option this build cannot honour stops the run rather than being ignored.
-    if !p.embeddedUserPaths.isEmpty {
-      throw UsageError(
-        "--embedded-user-path is not supported by this consentgate yet (SPEC §13.1, issue 21)")
-    }
-    if p.children == .check {
-      throw UsageError(
-        "--children check is not supported by this consentgate yet (SPEC §13.2, issue 21)")
     }
     return p
   }

@@ -17,6 +17,17 @@ public struct Verdict: Sendable, Equatable {
   public var reason: Reason
   /// Nil when the record stopped at rows 1–5.
   public var jurisdiction: JurisdictionCount?
+  /// What becomes of the record: its reason's, but `third_party_data` as `--third-party`
+  /// says.
+  public var disposition: Disposition
+
+  public init(
+    reason: Reason, jurisdiction: JurisdictionCount? = nil, disposition: Disposition? = nil
+  ) {
+    self.reason = reason
+    self.jurisdiction = jurisdiction
+    self.disposition = disposition ?? reason.disposition
+  }
 }
 
 /// Room for unescaped user ids: a raw region that does not move between resets, so the ids
@@ -67,6 +78,11 @@ public final class RecordDecider {
   private let scanner: RecordScanner
   private let countryFields: Range<Int>
   private let timeField: Int?
+  /// The `--embedded-user-path` pointers (SPEC §13.1), after every other.
+  private let embeddedFields: Range<Int>
+  /// The embedded people's ids of the last ``examine(_:ids:)``, in document order: valid
+  /// until the `IdScratch` it was given is reset.
+  public private(set) var embeddedIds: [UnsafeRawBufferPointer] = []
   private let idScratch = IdScratch()
   /// One thread's scratch (a decider is never shared): exclusivity check off.
   @exclusivity(unchecked) private var textScratch: [UInt8] = []
@@ -90,7 +106,10 @@ public final class RecordDecider {
     } else {
       timeField = nil
     }
+    embeddedFields = pointers.count..<(pointers.count + policy.embeddedUserPaths.count)
+    pointers += policy.embeddedUserPaths
     scanner = RecordScanner(pointers: pointers)
+    embeddedIds.reserveCapacity(policy.embeddedUserPaths.isEmpty ? 0 : 16)
     textScratch.reserveCapacity(256)
   }
 
@@ -105,9 +124,22 @@ public final class RecordDecider {
     public var signals = SignalSet()
     /// The record time's field, for rows 10–11.
     public var time = FieldValue()
+    /// How many embedded people the record names (their ids: ``RecordDecider/embeddedIds``).
+    public var embeddedCount = 0
+    /// What makes the record's embedded people unusable whoever they are.
+    public var embeddedFault = EmbeddedFault.none
 
     init(early: Verdict) { self.early = early }
     init() {}
+  }
+
+  /// What an embedded path found that no lookup can clear (SPEC §13.1).
+  public enum EmbeddedFault: Sendable {
+    case none
+    /// A value that is not an id: `third_party_data`.
+    case unidentified
+    /// A key on an embedded path occurs twice: `duplicate_key`.
+    case duplicate
   }
 
   /// Decides a record: the line without its terminator (and without a BOM), not blank.
@@ -160,18 +192,78 @@ public final class RecordDecider {
       }
     }
     if !policy.protection.coversEveryone {
-      for k in countryFields { examined.signals.add(countrySignal(scanner.field(k), base)) }
+      for k in countryFields {
+        let signal = countrySignal(scanner.field(k), base)
+        examined.signals.add(signal)
+        if signal == .protected && policy.children == .check {
+          examined.signals.ages |= ageBit(scanner.field(k), base)
+        }
+      }
     }
     if let timeField { examined.time = scanner.field(timeField) }
+    if !embeddedFields.isEmpty { examineEmbedded(&examined, base, ids: ids) }
     return examined
   }
 
-  /// The second half of ``decide(_:)``: rows 6–13 for an examined record and its user's facts.
+  /// Collects the embedded people of a record whose author was read (SPEC §13.1): their
+  /// canonical ids into ``embeddedIds``, leaving out the author's own.
+  private func examineEmbedded(
+    _ examined: inout Examined, _ base: UnsafeRawPointer, ids: IdScratch
+  ) {
+    embeddedIds.removeAll(keepingCapacity: true)
+    for k in embeddedFields where scanner.field(k).duplicate {
+      examined.embeddedFault = .duplicate
+      return
+    }
+    func add(_ value: FieldValue) {
+      switch value.kind {
+      case .absent, .null: return
+      case .other:
+        examined.embeddedFault = .unidentified
+        return
+      case .integer, .string: break
+      }
+      var id = UnsafeRawBufferPointer(start: base + value.start, count: value.end - value.start)
+      if value.kind == .string && value.escaped {
+        textScratch.removeAll(keepingCapacity: true)
+        guard JSONString.unescape(id, into: &textScratch) else {
+          examined.embeddedFault = .unidentified
+          return
+        }
+        id = ids.append(textScratch)
+      }
+      if id.isEmpty {
+        examined.embeddedFault = .unidentified
+        return
+      }
+      if id.count == examined.id.count
+        && bytesEqual(id.baseAddress!, examined.id.baseAddress!, count: id.count)
+      {
+        return
+      }
+      embeddedIds.append(id)
+    }
+    for k in embeddedFields { add(scanner.field(k)) }
+    for match in scanner.matches { add(match.value) }
+    examined.embeddedCount = embeddedIds.count
+  }
+
+  /// The second half of ``decide(_:)``: rows 6–13 for an examined record and its user's
+  /// facts, its embedded people looked up one by one in ``embeddedIds`` (so straight after
+  /// the ``examine(_:ids:)`` that filled them).
   public func conclude(_ examined: Examined, _ record: UnsafeRawBufferPointer, facts: UserFacts)
     -> Verdict
   {
+    conclude(examined, record, facts: facts) { index.facts(for: embeddedIds[$0]) }
+  }
+
+  /// Rows 6–13 with the facts of embedded person `k` from `embedded(k)`.
+  public func conclude(
+    _ examined: Examined, _ record: UnsafeRawBufferPointer, facts: UserFacts,
+    embedded: (Int) -> UserFacts
+  ) -> Verdict {
     if let early = examined.early { return early }
-    return RecordDecider.decide(
+    let verdict = RecordDecider.decide(
       policy: policy, facts: facts, recordSignals: examined.signals,
       grantedAt: { index.decidedAt(facts) }
     ) {
@@ -180,6 +272,24 @@ public final class RecordDecider {
       if field.duplicate { return .duplicate }
       return recordTime(field, record.baseAddress!).map(RecordTime.at) ?? .missing
     }
+    // Embedded people are consulted only for a record that would otherwise be kept.
+    guard !embeddedFields.isEmpty, verdict.disposition == .keep else { return verdict }
+    let thirdParty = Verdict(
+      reason: .thirdPartyData, jurisdiction: verdict.jurisdiction,
+      disposition: policy.thirdParty == .drop ? .drop : .quarantine)
+    switch examined.embeddedFault {
+    case .duplicate: return Verdict(reason: .duplicateKey, jurisdiction: verdict.jurisdiction)
+    case .unidentified: return thirdParty
+    case .none: break
+    }
+    for k in 0..<examined.embeddedCount {
+      let person = embedded(k)
+      let judged = RecordDecider.decide(
+        policy: policy, facts: person, recordSignals: SignalSet(),
+        grantedAt: { index.decidedAt(person) }, timeRows: false, recordTime: { .missing })
+      if judged.disposition != .keep { return thirdParty }
+    }
+    return verdict
   }
 
   /// A record's time, as rows 10–11 see it.
@@ -192,18 +302,19 @@ public final class RecordDecider {
 
   /// Rows 6–13 of SPEC §3.3 for a record whose user id was read: its user's facts, the
   /// record's own country signals, and the grant's and the record's times, asked for only
-  /// when rows 10–11 need them.
+  /// when rows 9–11 need them. An embedded person (SPEC §13.1) is judged with no record
+  /// signals and `timeRows` false: rows 10–11 are not applied.
   public static func decide(
     policy: Policy, facts: UserFacts, recordSignals: SignalSet,
-    grantedAt: () -> Timestamp?, recordTime: () -> RecordTime
+    grantedAt: () -> Timestamp?, timeRows: Bool = true, recordTime: () -> RecordTime
   ) -> Verdict {
     let isProtected: Bool
     let counted: JurisdictionCount
+    var signals = facts.tags
     if policy.protection.coversEveryone {
       isProtected = true
       counted = .protected
     } else {
-      var signals = facts.tags
       signals.formUnion(recordSignals)
       switch Jurisdiction(signals) {
       case .invalid:
@@ -235,7 +346,14 @@ public final class RecordDecider {
     if let invalid = Reason(invalidConsent: facts.state) {
       return Verdict(reason: invalid, jurisdiction: counted)
     }
-    if policy.consentCovers == .sinceGrant {
+    if policy.children == .check {
+      // Under `all` the age is the default whatever the codes (SPEC §13.2).
+      let outcome = ChildRuleOutcome(
+        child: facts.child, grantedAt: grantedAt(),
+        ages: policy.protection.coversEveryone ? 0 : signals.ages, unknownAge: policy.unknownAge)
+      if outcome.invalid { return Verdict(reason: .childConsentInvalid, jurisdiction: counted) }
+    }
+    if policy.consentCovers == .sinceGrant && timeRows {
       switch recordTime() {
       case .duplicate: return Verdict(reason: .duplicateKey, jurisdiction: counted)
       case .missing: return Verdict(reason: .missingTimestamp, jurisdiction: counted)
@@ -259,6 +377,15 @@ public final class RecordDecider {
       guard JSONString.unescape(raw, into: &textScratch) else { return .invalid }
       return textScratch.withUnsafeBytes { policy.protection.classify($0) }
     }
+  }
+
+  /// The age-schedule bit of a protected country field (``SignalSet/ages``).
+  private func ageBit(_ field: FieldValue, _ base: UnsafeRawPointer) -> UInt8 {
+    let raw = UnsafeRawBufferPointer(start: base + field.start, count: field.end - field.start)
+    if !field.escaped { return policy.protection.ageBit(raw) }
+    textScratch.removeAll(keepingCapacity: true)
+    _ = JSONString.unescape(raw, into: &textScratch)
+    return textScratch.withUnsafeBytes { policy.protection.ageBit($0) }
   }
 
   /// A record time: an RFC 3339 string or a JSON integer (Unix seconds).

@@ -12,7 +12,7 @@ extension IndexBuilder {
   /// Resolves every bucket of `runs` (mapped, not copied), two at a time on a 2-core
   /// machine, into `folder/resolved-K`.
   static func resolveBuckets(
-    _ runs: IndexRuns, files: Int, folder: String, limit: Int
+    _ runs: IndexRuns, files: Int, folder: String, limit: Int, unknownAge: UnknownAgeRule
   ) -> [Result<IndexResolver, IndexBuildError>] {
     let count = runs.bucketBytes.count
     let bucketBits = runs.bucketBits
@@ -30,7 +30,8 @@ extension IndexBuilder {
         result = .success(
           try resolveBucket(
             paths[k], bytes: bytes[k], records: records[k], files: files,
-            into: "\(folder)/resolved-\(k)", bucketBits: bucketBits, limit: limit))
+            into: "\(folder)/resolved-\(k)", bucketBits: bucketBits, limit: limit,
+            unknownAge: unknownAge))
       } catch {
         result = .failure(error)
       }
@@ -46,9 +47,9 @@ extension IndexBuilder {
   /// hash into parts resolved one after another, so memory stays within the limit.
   static func resolveBucket(
     _ path: String, bytes: Int, records: Int, files: Int, into output: String,
-    bucketBits: Int, limit: Int
+    bucketBits: Int, limit: Int, unknownAge: UnknownAgeRule
   ) throws(IndexBuildError) -> IndexResolver {
-    var resolver = IndexResolver(files: files)
+    var resolver = IndexResolver(files: files, unknownAge: unknownAge)
     var parts = [(path: path, bytes: bytes, records: records)]
     if bytes > limit {
       parts = try split(path, bytes: bytes, bucketBits: bucketBits, limit: limit)

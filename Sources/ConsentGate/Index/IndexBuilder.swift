@@ -118,7 +118,8 @@ public struct IndexBuilder {
 
     // Pass 2: buckets resolved on every core, each into a file of its own.
     let resolved = IndexBuilder.resolveBuckets(
-      runs, files: sources.count, folder: runFolder, limit: max(64 << 10, memoryBytes / 4))
+      runs, files: sources.count, folder: runFolder, limit: max(64 << 10, memoryBytes / 4),
+      unknownAge: policy.unknownAge)
     var results: [IndexResolver] = []
     for r in resolved {
       switch r {

@@ -7,7 +7,7 @@ import Foundation
 /// | bytes | what |
 /// |---|---|
 /// | 0–63 | prelude: magic `CGINDEX\0`, format (u32), 0 (u32), header offset and length (u64), header CRC-32, prelude CRC-32 of bytes 0–35 |
-/// | entries | per user, back to back: deciding time (u64, ``PackedTime``), flags (u8), tag set (u24), id (u64 for a digit-only id without a leading zero; else a length byte — 255: a u32 follows — and the bytes) |
+/// | entries | per user, back to back: deciding time (u64, ``PackedTime``), flags (u8), tag set (u24), with flag ``childBit`` the grant's ``ChildFacts`` word (u32), id (u64 for a digit-only id without a leading zero; else a length byte — 255: a u32 follows — and the bytes) |
 /// | slots | u64 words, linear probing without wrap-around: 24-bit hash tag << 40 \| (entry offset + 1); 0 is empty |
 /// | tag_sets | one line per distinct set of tag signals: canonical codes joined by `,`, `!` for an invalid one |
 /// | exact_times | one line per deciding time that does not pack: `seconds fraction subfraction extra-digits` |
@@ -29,11 +29,17 @@ enum IndexFile {
   static let timeAt = 0
   static let flagsAt = 8
   static let idAt = 12
+  /// Where the id starts in an entry with these flags: after the child word if it has one.
+  @inline(__always)
+  static func idAt(_ flags: UInt8) -> Int { flags & childBit != 0 ? 16 : 12 }
 
   // Flag bits.
   static let stateMask: UInt8 = 0x07
   static let ledgerErrorBit: UInt8 = 0x08
   static let numericIdBit: UInt8 = 0x10
+  /// The deciding grant gave a birth date or parental consent (SPEC §13.2): its
+  /// ``ChildFacts`` word (u32) sits between the tag set and the id.
+  static let childBit: UInt8 = 0x20
   static let decidedBit: UInt8 = 0x80
 
   static let tagShift: UInt64 = 40

@@ -15,9 +15,12 @@ struct IndexResolver {
   /// This bucket's exact times, by local number: each a line of `exact_times`.
   private(set) var exactTimeLines: [Substring] = []
   private var entry: [UInt8] = []
+  /// Orders valid grants at one instant (``ChildFacts/rank(unknownAge:)``).
+  private let unknownAge: UnknownAgeRule
 
-  init(files: Int) {
+  init(files: Int, unknownAge: UnknownAgeRule) {
     fileUsers = [Int](repeating: 0, count: files)
+    self.unknownAge = unknownAge
   }
 
   /// One run record's fields, by offset from its start.
@@ -28,6 +31,8 @@ struct IndexResolver {
     var file: Int
     var payload: Range<Int>
     var id: Range<Int>
+    /// A grant's ``ChildFacts`` word (operations 5 and 6), else 0.
+    var child: UInt32
   }
 
   /// The hash of the run record at `o` and where it ends.
@@ -42,15 +47,22 @@ struct IndexResolver {
     let file = Int(data.loadUnaligned(fromByteOffset: o + 10, as: UInt16.self))
     let idLength = Int(data.loadUnaligned(fromByteOffset: o + 12, as: UInt32.self))
     var p = o + 16
+    var child: UInt32 = 0
     switch op {
-    case 1: p += 8
-    case 2: p += 2 + Int(data.loadUnaligned(fromByteOffset: p, as: UInt16.self))
+    case 1, 5: p += 8
+    case 2, 6:
+      p += 2 + Int(UInt16(littleEndian: data.loadUnaligned(fromByteOffset: p, as: UInt16.self)))
     case 4: p += 1 + Int(data[p])
     default: break
     }
+    let payloadEnd = p
+    if op >= 5 {
+      child = UInt32(littleEndian: data.loadUnaligned(fromByteOffset: p, as: UInt32.self))
+      p += 4
+    }
     return Record(
-      hash: UInt64(littleEndian: h), op: op, state: data[o + 9], file: file,
-      payload: (o + 16)..<p, id: p..<(p + idLength))
+      hash: UInt64(littleEndian: h), op: op == 5 ? 1 : op == 6 ? 2 : op, state: data[o + 9],
+      file: file, payload: (o + 16)..<payloadEnd, id: p..<(p + idLength), child: child)
   }
 
   /// Folds the bucket's records `d` and appends one resolved entry per user to `out`, in
@@ -142,7 +154,15 @@ struct IndexResolver {
     // as its line too.
     var decidedWord: UInt64 = 0
     var decidedExact: (Timestamp, Substring)?
+    var decidedChild: UInt32 = 0
     var ledgerError = false
+    /// Whether an event at the deciding instant with `state` and `child` replaces the held one.
+    func wins(_ state: UInt8, _ child: UInt32) -> Bool {
+      if state != decidedState { return state > decidedState }
+      return state == ConsentState.valid.rawValue
+        && ChildFacts(word: child).rank(unknownAge: unknownAge)
+          > ChildFacts(word: decidedChild).rank(unknownAge: unknownAge)
+    }
     var id = 0..<0
     for o in offsets {
       let r = IndexResolver.record(d, at: o)
@@ -165,9 +185,10 @@ struct IndexResolver {
             (later, same) = (w > decidedWord, w == decidedWord)
           }
           // The latest event decides; at equal times the more restrictive (higher) state.
-          guard later || (same && r.state > decidedState) else { continue }
+          guard later || (same && wins(r.state, r.child)) else { continue }
         }
         (decided, decidedState, decidedWord, decidedExact) = (true, r.state, w, nil)
+        decidedChild = r.child
       case 2:
         let line = Substring(
           String(decoding: d[(r.payload.lowerBound + 2)..<r.payload.upperBound], as: UTF8.self))
@@ -176,9 +197,10 @@ struct IndexResolver {
         }
         if decided {
           let current = decidedExact?.0 ?? PackedTime.unpack(decidedWord)
-          guard time > current || (time == current && r.state > decidedState) else { continue }
+          guard time > current || (time == current && wins(r.state, r.child)) else { continue }
         }
         (decided, decidedState, decidedWord, decidedExact) = (true, r.state, 0, (time, line))
+        decidedChild = r.child
       case 3: ledgerError = true
       case 4:
         let code = IndexResolver.packedCode(d, (r.payload.lowerBound + 1)..<r.payload.upperBound)
@@ -203,7 +225,9 @@ struct IndexResolver {
     var flags = decided ? decidedState | IndexFile.decidedBit : 0
     if ledgerError { flags |= IndexFile.ledgerErrorBit }
     if numeric != nil { flags |= IndexFile.numericIdBit }
+    if decidedChild != 0 { flags |= IndexFile.childBit }
     append(UInt32(flags) | UInt32(try tagSet(codes)) << 8)
+    if decidedChild != 0 { append(decidedChild) }
     if let numeric {
       append(numeric)
     } else if idBytes.count < 255 {

@@ -18,7 +18,8 @@ public struct IndexBuildError: Error, Sendable, CustomStringConvertible {
 /// A run record: hash (u64), operation (u8), state (u8), side file (u16), id length (u32),
 /// the operation's payload, the id. Operations: 0 mention, 1 event with a packed time (u64),
 /// 2 event with an exact time (u16 length and its line), 3 ledger error, 4 tag (u8 length and
-/// the canonical signal, `!` for an invalid one).
+/// the canonical signal, `!` for an invalid one), 5 and 6 as 1 and 2 for a grant with
+/// ``ChildFacts``, whose word (u32) follows the time.
 ///
 /// Records are encoded straight into one buffer per bucket (one row at a time, on the
 /// loading thread): this is the build's hottest loop after CSV parsing.
@@ -87,15 +88,17 @@ final class IndexRuns {
     var state: UInt8 = 0
     var packed: UInt64 = 0
     var text: [UInt8] = []
+    var child: UInt32 = 0
     switch effect {
     case .mention: break
-    case .offer(let s, let t):
+    case .offer(let s, let t, let c):
       state = s.rawValue
+      child = c.word
       if let word = PackedTime.pack(t) {
-        op = 1
+        op = child == 0 ? 1 : 5
         packed = word
       } else {
-        op = 2
+        op = child == 0 ? 2 : 6
         text = Array(IndexFile.exactLine(t).utf8)
       }
     case .ledgerError: op = 3
@@ -107,7 +110,15 @@ final class IndexRuns {
       op = 4
       text = IndexRuns.canonical(country!)
     }
-    let payload = op == 1 ? 8 : op == 2 ? 2 + text.count : op == 4 ? 1 + text.count : 0
+    let payload: Int
+    switch op {
+    case 1: payload = 8
+    case 2: payload = 2 + text.count
+    case 4: payload = 1 + text.count
+    case 5: payload = 12
+    case 6: payload = 6 + text.count
+    default: payload = 0
+    }
     let size = 16 + payload + id.count
     let h = ConsentIndex.hash(id)
     let k = bucket(h)
@@ -124,10 +135,10 @@ final class IndexRuns {
     p.storeBytes(of: UInt32(id.count).littleEndian, toByteOffset: 12, as: UInt32.self)
     var at = 16
     switch op {
-    case 1:
+    case 1, 5:
       p.storeBytes(of: packed.littleEndian, toByteOffset: 16, as: UInt64.self)
       at += 8
-    case 2:
+    case 2, 6:
       p.storeBytes(of: UInt16(text.count).littleEndian, toByteOffset: 16, as: UInt16.self)
       at += 2
     case 4:
@@ -138,6 +149,10 @@ final class IndexRuns {
     if !text.isEmpty {
       text.withUnsafeBytes { (p + at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
       at += text.count
+    }
+    if op >= 5 {
+      p.storeBytes(of: child.littleEndian, toByteOffset: at, as: UInt32.self)
+      at += 4
     }
     if id.count > 0 { (p + at).copyMemory(from: id.baseAddress!, byteCount: id.count) }
     if let spill {

@@ -290,7 +290,7 @@ public final class MappedIndex: @unchecked Sendable {
       let e = Int(truncatingIfNeeded: (slots[slot] & IndexFile.offsetMask) - 1)
       guard e >= 0, e < entries.count else { continue }
       // The entry's own length is in its first bytes: checked with the first block.
-      try check(0, e..<min(entries.count, e + IndexFile.idAt + 5))
+      try check(0, e..<min(entries.count, e + IndexFile.idAt + 9))
       try check(0, e..<min(entries.count, e + entrySize(e)))
     }
   }
@@ -299,23 +299,27 @@ public final class MappedIndex: @unchecked Sendable {
   private func entrySize(_ e: Int) -> Int {
     let p = entries.baseAddress! + e
     guard e + IndexFile.idAt + 1 <= entries.count else { return entries.count - e }
-    if p.load(fromByteOffset: IndexFile.flagsAt, as: UInt8.self) & IndexFile.numericIdBit != 0 {
-      return IndexFile.idAt + 8
-    }
-    let length = Int(p.load(fromByteOffset: IndexFile.idAt, as: UInt8.self))
-    guard length == 255 else { return IndexFile.idAt + 1 + length }
-    guard e + IndexFile.idAt + 5 <= entries.count else { return entries.count - e }
-    return IndexFile.idAt + 5
-      + Int(p.loadUnaligned(fromByteOffset: IndexFile.idAt + 1, as: UInt32.self))
+    let flags = p.load(fromByteOffset: IndexFile.flagsAt, as: UInt8.self)
+    let idAt = IndexFile.idAt(flags)
+    if flags & IndexFile.numericIdBit != 0 { return idAt + 8 }
+    guard e + idAt + 1 <= entries.count else { return entries.count - e }
+    let length = Int(p.load(fromByteOffset: idAt, as: UInt8.self))
+    guard length == 255 else { return idAt + 1 + length }
+    guard e + idAt + 5 <= entries.count else { return entries.count - e }
+    return idAt + 5 + Int(p.loadUnaligned(fromByteOffset: idAt + 1, as: UInt32.self))
   }
 
   /// The index's users with their tag signals resolved against `protection`: what a run
   /// looks up.
   public func lookup(protection: ProtectionSet) -> MappedLookup {
+    // The age schedules are only read under `--children check`; an index built without it
+    // holds no child words, so they are harmless there.
     let signals = tagSets.map { codes in
       var set = SignalSet()
       for code in codes {
-        set.add(code == "!" ? .invalid : protection.classify(code))
+        let signal = code == "!" ? .invalid : protection.classify(code)
+        set.add(signal)
+        if signal == .protected { set.ages |= protection.ageBit(code) }
       }
       return set
     }
@@ -372,14 +376,16 @@ public final class MappedIndex: @unchecked Sendable {
     guard e >= 0, e + IndexFile.idAt + 1 <= entries.count else { return false }
     let p = entries.baseAddress! + e
     let flags = p.load(fromByteOffset: IndexFile.flagsAt, as: UInt8.self)
+    let idAt = IndexFile.idAt(flags)
     if flags & IndexFile.numericIdBit != 0 {
-      guard e + IndexFile.idAt + 8 <= entries.count, let v = IndexFile.numericValue(id) else {
+      guard e + idAt + 8 <= entries.count, let v = IndexFile.numericValue(id) else {
         return false
       }
-      return p.loadUnaligned(fromByteOffset: IndexFile.idAt, as: UInt64.self) == v
+      return p.loadUnaligned(fromByteOffset: idAt, as: UInt64.self) == v
     }
-    var length = Int(p.load(fromByteOffset: IndexFile.idAt, as: UInt8.self))
-    var at = IndexFile.idAt + 1
+    guard e + idAt + 1 <= entries.count else { return false }
+    var length = Int(p.load(fromByteOffset: idAt, as: UInt8.self))
+    var at = idAt + 1
     if length == 255 {
       guard e + at + 4 <= entries.count else { return false }
       length = Int(p.loadUnaligned(fromByteOffset: at, as: UInt32.self))
@@ -398,6 +404,14 @@ public final class MappedIndex: @unchecked Sendable {
       UInt8(truncatingIfNeeded: word), Int(word >> 8),
       p.loadUnaligned(fromByteOffset: IndexFile.timeAt, as: UInt64.self)
     )
+  }
+
+  /// The child word of entry `e` with `flags` (a probe matched its id, so the word is inside
+  /// the section).
+  @inline(__always)
+  func childWord(_ e: Int, flags: UInt8) -> UInt32 {
+    guard flags & IndexFile.childBit != 0 else { return 0 }
+    return entries.baseAddress!.loadUnaligned(fromByteOffset: e + IndexFile.idAt, as: UInt32.self)
   }
 }
 
@@ -428,7 +442,7 @@ public struct MappedLookup: Sendable, ProbedTable {
       ledgerError: flags & IndexFile.ledgerErrorBit != 0,
       // A set number past the table is a crafted file: read as an invalid tag (quarantine).
       tags: set < tagSignals.count ? tagSignals[set] : MappedLookup.invalidTag,
-      decidedWord: decided ? time : 0)
+      decidedWord: decided ? time : 0, child: ChildFacts(word: index.childWord(e, flags: flags)))
   }
 
   /// The canonical tag signals of entry `e`, `!` for an invalid one (for `explain`).

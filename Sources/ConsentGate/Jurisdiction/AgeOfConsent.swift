@@ -1,6 +1,6 @@
 /// The age of digital consent (GDPR Art. 8) of each state, with the dates each value was in
 /// force (SPEC §13.2). Defined once: `consentgate rules --children` prints it, and the
-/// children rule of issue 21 will read it.
+/// children rule reads it through ``requiredAge(bits:day:)``.
 public enum AgeOfConsent {
   /// Every protected code not listed, and a subdivision that is a territory of its own.
   public static let defaultAge = 16
@@ -49,6 +49,68 @@ public enum AgeOfConsent {
       return rule.age
     }
     return defaultAge
+  }
+
+  /// One value of a state's age, over days since 1970-01-01 (inclusive).
+  struct Span: Equatable {
+    var age: Int
+    var from: Int
+    var until: Int
+  }
+
+  /// The distinct ways an age can run over time: schedule 0 is the default (always
+  /// ``defaultAge``), each other one a state's rules. A protected country signal carries the
+  /// bit of its schedule (``SignalSet/ages``), so a record's age is known without its codes.
+  static let schedules: [[Span]] = {
+    var list: [[Span]] = [[]]
+    for code in Set(rules.map(\.code)).sorted() {
+      let spans = scheduleSpans(code)
+      if !list.contains(spans) { list.append(spans) }
+    }
+    precondition(list.count <= 8, "age schedules must fit the eight bits of SignalSet.ages")
+    return list
+  }()
+
+  private static func scheduleSpans(_ code: String) -> [Span] {
+    func day(_ text: String?) -> Int? {
+      guard let text else { return nil }
+      var t = text
+      return t.withUTF8 { ChildFacts.parseDate(UnsafeRawBufferPointer($0)) }
+    }
+    return rules.filter { $0.code == code }.map {
+      Span(age: $0.age, from: day($0.from) ?? Int.min, until: day($0.until) ?? Int.max)
+    }
+  }
+
+  /// The schedule of each two-letter code, by ``ProtectionSet`` key: a code's own, or that
+  /// of the state it is the same as.
+  static let scheduleOfKey: [UInt8] = {
+    var table = [UInt8](repeating: 0, count: 676)
+    for first in UInt8(ascii: "A")...UInt8(ascii: "Z") {
+      for second in UInt8(ascii: "A")...UInt8(ascii: "Z") {
+        let code = String(decoding: [first, second], as: UTF8.self)
+        let state = sameAs[code] ?? code
+        guard rules.contains(where: { $0.code == state }) else { continue }
+        let k = Int(ProtectionSet.letterKey(first, second)!)
+        table[k] = UInt8(schedules.firstIndex(of: scheduleSpans(state))!)
+      }
+    }
+    return table
+  }()
+
+  /// The age that applies on `day` (days since 1970-01-01) to a user whose protected
+  /// signals carry the schedule bits `bits`: the highest; ``defaultAge`` without any.
+  public static func requiredAge(bits: UInt8, day: Int) -> Int {
+    if bits == 0 { return defaultAge }
+    var age = 0
+    var mask = bits
+    while mask != 0 {
+      let k = mask.trailingZeroBitCount
+      mask &= mask - 1
+      let spans = schedules[k]
+      age = max(age, spans.first { $0.from <= day && day <= $0.until }?.age ?? defaultAge)
+    }
+    return age
   }
 
   /// `rules --children --json`.

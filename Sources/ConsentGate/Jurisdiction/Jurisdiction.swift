@@ -13,6 +13,9 @@ public struct SignalSet: Sendable, Equatable {
   public var hasInvalid = false
   public var hasProtected = false
   public var hasValid = false
+  /// Under `--children check`: the age schedules of the protected codes among the signals
+  /// (``AgeOfConsent/requiredAge(bits:day:)``); 0 otherwise.
+  public var ages: UInt8 = 0
 
   public init() {}
 
@@ -32,6 +35,7 @@ public struct SignalSet: Sendable, Equatable {
     hasInvalid = hasInvalid || other.hasInvalid
     hasProtected = hasProtected || other.hasProtected
     hasValid = hasValid || other.hasValid
+    ages |= other.ages
   }
 }
 
@@ -172,6 +176,26 @@ public struct ProtectionSet: Sendable, Equatable {
       return isProtected(own) ? .protected : .notProtected
     }
     return isProtected(k) ? .protected : .notProtected
+  }
+
+  /// The age-schedule bit (``SignalSet/ages``) of a value ``classify(_:)`` found protected:
+  /// a code's state's, a subdivision's country's, the default for a subdivision that is a
+  /// territory of its own (SPEC §13.2).
+  public func ageBit(_ text: UnsafeRawBufferPointer) -> UInt8 {
+    var start = 0
+    var end = text.count
+    while start < end && (text[start] == 0x20 || text[start] == 0x09) { start += 1 }
+    while end > start && (text[end - 1] == 0x20 || text[end - 1] == 0x09) { end -= 1 }
+    guard end - start >= 2, let k = ProtectionSet.letterKey(text[start], text[start + 1]) else {
+      return 1
+    }
+    if end - start > 2 && territory(ofSubdivision: text, start, end) != nil { return 1 }
+    return 1 << AgeOfConsent.scheduleOfKey[Int(k)]
+  }
+
+  public func ageBit(_ text: String) -> UInt8 {
+    var s = text
+    return s.withUTF8 { ageBit(UnsafeRawBufferPointer($0)) }
   }
 
   /// The own code of a member-state subdivision outside the Union (FR-PF → PF), if it is one.

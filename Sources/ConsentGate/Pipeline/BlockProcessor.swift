@@ -187,7 +187,11 @@ public final class BlockProcessor {
         lines.append(Line(start: start, end: contentEnd, record: -1))
       } else {
         let e = decider.examine(record, ids: idScratch)
-        if e.early == nil { ids.append(e.id) }
+        if e.early == nil {
+          // Authors and embedded people go into one batch: an author, then its people.
+          ids.append(e.id)
+          if e.embeddedCount > 0 { ids.append(contentsOf: decider.embeddedIds) }
+        }
         lines.append(Line(start: start, end: contentEnd, record: examined.count))
         examined.append(e)
       }
@@ -201,6 +205,7 @@ public final class BlockProcessor {
     }
 
     var lookedUp = 0
+    var author = 0
     for (k, l) in lines.enumerated() {
       guard l.record >= 0 else {
         outcome.counts.blankLines += 1
@@ -213,11 +218,15 @@ public final class BlockProcessor {
         verdict = early
       } else {
         let facts = found[lookedUp].map { index.facts($0) } ?? .unknown
-        lookedUp += 1
-        verdict = decider.conclude(e, record, facts: facts)
+        author = lookedUp
+        lookedUp += 1 + e.embeddedCount
+        let people = author + 1
+        verdict = decider.conclude(e, record, facts: facts) {
+          found[people + $0].map { index.facts($0) } ?? .unknown
+        }
       }
       outcome.counts.count(verdict)
-      switch verdict.reason.disposition {
+      switch verdict.disposition {
       case .keep:
         // Runs of adjacent kept lines, whatever becomes of them: the writer writes them
         // straight from the block, or ``gather(_:of:into:)`` copies them once, run by run.
@@ -232,8 +241,8 @@ public final class BlockProcessor {
         }
         outcome.keptRecords += 1
         if lineage {
-          // A kept record passed rows 1-5, so it has an id, the last one looked up.
-          let id = ids[lookedUp - 1]
+          // A kept record passed rows 1-5, so it has an id, its author's.
+          let id = ids[author]
           withUnsafeBytes(of: UInt32(id.count).littleEndian) { outcome.keptIds += $0 }
           outcome.keptIds += id
         }

@@ -17,7 +17,7 @@ public struct RecordCounts: Sendable, Equatable {
   mutating func count(_ verdict: Verdict) {
     records += 1
     reasons[Int(verdict.reason.rawValue)] += 1
-    switch verdict.reason.disposition {
+    switch verdict.disposition {
     case .keep: kept += 1
     case .drop: dropped += 1
     case .quarantine: quarantined += 1

@@ -7,8 +7,15 @@ public struct JSONPointer: Sendable, Hashable, CustomStringConvertible {
   public let text: String
   /// The unescaped reference tokens, as UTF-8 bytes.
   public let tokens: [[UInt8]]
-  /// For each token, the array index it names, or -1 where it names none.
+  /// For each token, the array index it names, -1 where it names none, or
+  /// ``JSONPointer/wildcard`` for a `*` token of a pointer parsed with wildcards.
   let arrayIndices: [Int]
+
+  /// The `arrayIndices` value of a `*` token that matches every element (SPEC §13.1).
+  static let wildcard = -2
+
+  /// Whether a token is the wildcard `*`, which then matches no object key.
+  public var hasWildcard: Bool { arrayIndices.contains(JSONPointer.wildcard) }
 
   public enum ParseError: Error, Equatable, Sendable {
     /// The text neither is empty nor starts with `/`.
@@ -17,7 +24,9 @@ public struct JSONPointer: Sendable, Hashable, CustomStringConvertible {
     case badEscape(String)
   }
 
-  public init(_ text: String) throws(ParseError) {
+  /// Parses `text`. With `wildcards` (embedded-user paths only, SPEC §13.1), a token that is
+  /// exactly `*` matches every element of an array and no key; elsewhere it is a literal key.
+  public init(_ text: String, wildcards: Bool = false) throws(ParseError) {
     self.text = text
     if text.isEmpty {
       tokens = []
@@ -50,7 +59,9 @@ public struct JSONPointer: Sendable, Hashable, CustomStringConvertible {
       i += 1
     }
     tokens = result
-    arrayIndices = result.map(JSONPointer.arrayIndex(of:))
+    arrayIndices = result.map {
+      wildcards && $0 == [UInt8(ascii: "*")] ? JSONPointer.wildcard : JSONPointer.arrayIndex(of: $0)
+    }
   }
 
   public var description: String { text }

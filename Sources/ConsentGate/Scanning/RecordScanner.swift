@@ -78,6 +78,12 @@ public final class RecordScanner {
   @exclusivity(unchecked) private var keyScratch: [UInt8] = []
   private let rootTargets: UInt64
   private let rootEnters: UInt64
+  /// Pointers with a `*` token: they can match many values, each appended to ``matches``.
+  private let multiMask: UInt64
+  /// Every value of a wildcard pointer in the last scan, in document order: pointer number
+  /// and value. Reserved once, so a record with a few matches allocates nothing.
+  @exclusivity(unchecked) public private(set) var matches: [(pointer: Int, value: FieldValue)] =
+    []
   /// When set, the ranges of all top-level keys are collected into ``topLevelKeys`` (for
   /// side files, where any duplicate key makes a row bad). Off on the record hot path.
   public var collectsTopLevelKeys = false
@@ -100,7 +106,8 @@ public final class RecordScanner {
       for (level, token) in pointer.tokens.enumerated() {
         let slot = p * stride + level
         tokenOffsets[slot] = offset
-        tokenLengths[slot] = token.count
+        // A wildcard token names no key: a length no key has.
+        tokenLengths[slot] = pointer.arrayIndices[level] == JSONPointer.wildcard ? -1 : token.count
         tokenIndices[slot] = pointer.arrayIndices[level]
         for b in token {
           tokenBytes[offset] = b
@@ -111,7 +118,8 @@ public final class RecordScanner {
     lengthMasks = .allocate(capacity: stride * 64)
     lengthMasks.initialize(repeating: 0, count: stride * 64)
     for (p, pointer) in pointers.enumerated() {
-      for (level, token) in pointer.tokens.enumerated() {
+      for (level, token) in pointer.tokens.enumerated()
+      where pointer.arrayIndices[level] != JSONPointer.wildcard {
         lengthMasks[level * 64 + min(token.count, 63)] |= 1 << UInt64(p)
       }
     }
@@ -133,6 +141,10 @@ public final class RecordScanner {
     }
     rootTargets = targets
     rootEnters = enters
+    var multi: UInt64 = 0
+    for (i, p) in pointers.enumerated() where p.hasWildcard { multi |= 1 << UInt64(i) }
+    multiMask = multi
+    matches.reserveCapacity(multi == 0 ? 0 : 64)
     keyScratch.reserveCapacity(256)
   }
 
@@ -155,6 +167,7 @@ public final class RecordScanner {
 
   public func scan(_ record: UnsafeRawBufferPointer) -> Bool {
     for k in 0..<pointers.count { fields[k] = FieldValue() }
+    if multiMask != 0 { matches.removeAll(keepingCapacity: true) }
     if collectsTopLevelKeys { topLevelKeys.removeAll(keepingCapacity: true) }
     guard let raw = record.baseAddress, record.count > 0 else { return false }
     return scan(raw.assumingMemoryBound(to: UInt8.self), count: record.count)
@@ -289,6 +302,15 @@ public final class RecordScanner {
     while mask != 0 {
       let p = mask.trailingZeroBitCount
       mask &= mask - 1
+      if multiMask & (1 << UInt64(p)) != 0 {
+        var value = FieldValue()
+        value.kind = kind
+        value.start = start
+        value.end = end
+        value.escaped = escaped
+        matches.append((p, value))
+        continue
+      }
       fields[p].kind = kind
       fields[p].start = start
       fields[p].end = end
@@ -339,7 +361,8 @@ public final class RecordScanner {
     while mask != 0 {
       let p = mask.trailingZeroBitCount
       mask &= mask - 1
-      guard tokenIndices[p * tokenStride + depth - 1] == index else { continue }
+      let wanted = tokenIndices[p * tokenStride + depth - 1]
+      guard wanted == index || wanted == JSONPointer.wildcard else { continue }
       let bit: UInt64 = 1 << UInt64(p)
       if tokenCounts[p] == depth { targets |= bit } else { enters |= bit }
     }
