@@ -592,3 +592,31 @@ struct Section13Fixture {
     #expect(text.contains("decision: keep (consented)"))
   }
 }
+
+/// The bundled exports in their platforms' real shapes (X API v2 with quotes and replies,
+/// Mastodon with reblogs, replies and mentions, Bluesky with embeds and replies), each with
+/// the policy file the README shows, give the counts worked out by hand in
+/// `Fixtures/platforms/expected-reasons.json`.
+@Suite struct PlatformFixtureTests {
+  @Test(arguments: ["x-v2", "mastodon", "bluesky"])
+  func thePlatformExportsGiveTheHandWorkedCounts(platform: String) throws {
+    let folder = fixtures + "/platforms"
+    let dir = temporaryFolder("platform-\(platform)")
+    let r = cg([
+      "filter", "--quiet", "--policy", "\(folder)/\(platform).policy.json", "--out", dir + "/o",
+      "\(folder)/\(platform).jsonl",
+    ])
+    #expect(r.status == 0, "\(r.stderr)")
+    let expected = try #require(
+      try JSONSerialization.jsonObject(
+        with: Data(readBytes(folder + "/expected-reasons.json"))) as? [String: [String: Int]])
+    let reasons = try #require(try reportJSON(dir + "/o")["reasons"] as? [String: Int])
+    #expect(reasons.filter { $0.value > 0 } == expected[platform])
+    // Quarantined third-party records name their line and reason, never who is inside.
+    let quarantine = String(
+      decoding: gunzip("\(dir)/o/quarantine/\(platform).jsonl.gz"), as: UTF8.self)
+    let lines = quarantine.split(separator: "\n")
+    #expect(lines.count == expected[platform]?["third_party_data"])
+    #expect(lines.allSatisfy { $0.contains(#""reason":"third_party_data""#) })
+  }
+}
