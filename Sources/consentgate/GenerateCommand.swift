@@ -16,6 +16,8 @@ struct GenerateCommand: ParsableCommand {
   var clean = false
   @Flag(help: "Add a bad ledger row, for --lenient-ledger.") var brokenLedgerRow = false
   @Flag(help: "Add one record over 16 MiB, for record_too_large.") var oversized = false
+  @Flag(help: "One record in three quotes other users at /includes/tweets/*/author_id.")
+  var embeds = false
 
   func validate() throws {
     guard records >= 0, users >= 1, files >= 1 else {
@@ -32,6 +34,7 @@ struct GenerateCommand: ParsableCommand {
     options.clean = clean
     options.brokenLedgerRow = brokenLedgerRow
     options.oversized = oversized
+    options.embeds = embeds
     let written = try ExportGenerator(options: options).write(to: out)
     for name in written.exports + [written.consent, written.jurisdictions] {
       print("\(out)/\(name)")

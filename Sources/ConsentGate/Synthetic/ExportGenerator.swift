@@ -20,6 +20,9 @@ public struct ExportGenerator {
     public var brokenLedgerRow = false
     /// Add one record over 16 MiB.
     public var oversized = false
+    /// One record in three quotes one or two other users' posts at
+    /// `/includes/tweets/*/author_id`, as X API v2 exports carry them (SPEC §13.1).
+    public var embeds = false
     public var level = 6
     public init() {}
   }
@@ -224,6 +227,17 @@ public struct ExportGenerator {
       + "\"metrics\":{\"likes\":\(rng.next() % 5000),\"shares\":\(rng.next() % 500),\"replies\":\(rng.next() % 300)},"
       + "\"reply_to\":\(kind == "reply" ? "\"post-\(rng.next() % UInt64(max(1, number)))\"" : "null"),"
       + "\"source\":\"web\"}"
+    if options.embeds && rng.next() % 3 == 0 {
+      var quoted: [String] = []
+      for k in 0...Int(rng.next() % 2) {
+        let other = userID(Int(rng.next() % UInt64(users)))
+        quoted.append(
+          "{\"id\":\"q\(number)-\(k)\",\"author_id\":\"\(other)\",\"text\":\"\(Self.postText(&rng))\"}"
+        )
+      }
+      line =
+        String(line.dropLast()) + ",\"includes\":{\"tweets\":[\(quoted.joined(separator: ","))]}}"
+    }
     if !options.clean {
       switch rng.next() % 400 {
       case 0: line = String(line.dropLast(3))  // cut short: malformed JSON
