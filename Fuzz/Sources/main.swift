@@ -16,12 +16,16 @@ typealias FuzzTarget = (UnsafeRawBufferPointer) -> Void
 // nonisolated(unsafe): libFuzzer calls the target from one thread only.
 nonisolated(unsafe) let scanner = RecordScanner(pointers: [
   try! JSONPointer("/user_id"), try! JSONPointer("/geo/country"), try! JSONPointer("/a/0/b~1c"),
-  try! JSONPointer(""),
+  try! JSONPointer(""), try! JSONPointer("/a/*/b", wildcards: true),
+  try! JSONPointer("/m/*", wildcards: true),
 ])
 
 func fuzzScan(_ data: UnsafeRawBufferPointer) {
   guard UTF8Validation.isValid(data) else { return }
   guard scanner.scan(data) else { return }
+  for (p, f) in scanner.matches {
+    precondition(p >= 4 && f.start >= 0 && f.start <= f.end && f.end <= data.count)
+  }
   for k in 0..<4 {
     let f = scanner.field(k)
     precondition(f.start >= 0 && f.start <= f.end && f.end <= data.count)
@@ -163,6 +167,7 @@ let ledgerPolicy: Policy = {
   s.cutoff = "2025-01-01T00:00:00Z"
   s.noticeVersions = ["v2"]
   s.maxConsentAge = 30
+  s.children = "check"
   return try! s.policy(runStart: Timestamp(seconds: 0))
 }()
 
@@ -183,16 +188,18 @@ nonisolated(unsafe) let decider: RecordDecider = {
   s.cutoff = "2025-01-01T00:00:00Z"
   s.countryPath = ["/geo/country", "/country"]
   s.consentCovers = "since-grant"
+  s.embeddedUserPath = ["/includes/tweets/*/author_id", "/reply_to", "/m/*"]
+  s.children = "check"
   let policy = try! s.policy(runStart: Timestamp(seconds: 0))
   let dir = NSTemporaryDirectory() + "cg-fuzz-ledger-\(getpid())"
   try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
   _ = FileManager.default.createFile(
     atPath: dir + "/l.csv",
     contents: Data(
-      "user_id,purpose,status,recorded_at\nu1,ai_training,granted,2024-01-01T00:00:00Z\n5,ai_training,objected,1\n"
+      "user_id,purpose,status,recorded_at,birth_date\nu1,ai_training,granted,2024-01-01T00:00:00Z,1990-01-01\n5,ai_training,objected,1,\nkid,ai_training,granted,2024-01-01T00:00:00Z,2012-01-01\n"
         .utf8))
   _ = FileManager.default.createFile(
-    atPath: dir + "/t.csv", contents: Data("user_id,country\nu1,DE\n5,US\n".utf8))
+    atPath: dir + "/t.csv", contents: Data("user_id,country\nu1,DE\n5,US\nkid,DE\n".utf8))
   var loader = SideFileLoader(policy: policy)
   try! loader.load(consent: [dir + "/l.csv"], jurisdictions: [dir + "/t.csv"])
   return RecordDecider(policy: policy, index: loader.index)
@@ -201,7 +208,7 @@ nonisolated(unsafe) let decider: RecordDecider = {
 /// The whole per-record decision: one reason, and a kept record is valid UTF-8 JSON.
 func fuzzDecide(_ data: UnsafeRawBufferPointer) {
   let verdict = decider.decide(data)
-  if verdict.reason.disposition == .keep {
+  if verdict.disposition == .keep {
     precondition(UTF8Validation.isValid(data))
   }
 }
