@@ -1,73 +1,3 @@
-/// The jurisdiction a record was counted under, once it passed rows 1–5.
-public enum JurisdictionCount: Int, Sendable, CaseIterable {
-  case protected, notProtected, unknown, invalid
-
-  public var key: String {
-    switch self {
-    case .protected: "protected"
-    case .notProtected: "not_protected"
-    case .unknown: "unknown"
-    case .invalid: "invalid"
-    }
-  }
-}
-
-/// The outcome for one record.
-public struct Verdict: Sendable, Equatable {
-  public var reason: Reason
-  /// Nil when the record stopped at rows 1–5.
-  public var jurisdiction: JurisdictionCount?
-  /// What becomes of the record: its reason's, but `third_party_data` as `--third-party`
-  /// says.
-  public var disposition: Disposition
-
-  public init(
-    reason: Reason, jurisdiction: JurisdictionCount? = nil, disposition: Disposition? = nil
-  ) {
-    self.reason = reason
-    self.jurisdiction = jurisdiction
-    self.disposition = disposition ?? reason.disposition
-  }
-}
-
-/// Room for unescaped user ids: a raw region that does not move between resets, so the ids
-/// of a whole block can be looked up together after the block was examined.
-public final class IdScratch {
-  // One thread's scratch, touched once per record: no accesses overlap, so the runtime's
-  // exclusivity check is off.
-  @exclusivity(unchecked) private var base: UnsafeMutableRawPointer
-  @exclusivity(unchecked) private var capacity: Int
-  @exclusivity(unchecked) private var used = 0
-
-  public init(capacity: Int = 4096) {
-    self.capacity = capacity
-    base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
-  }
-
-  deinit {
-    base.deallocate()
-  }
-
-  /// Forgets every id and makes room for `capacity` bytes: the length of the records to be
-  /// examined, which no unescaped id exceeds.
-  public func reset(capacity wanted: Int) {
-    used = 0
-    if wanted > capacity {
-      base.deallocate()
-      capacity = max(wanted, capacity * 2)
-      base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
-    }
-  }
-
-  func append(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
-    precondition(used + bytes.count <= capacity, "IdScratch reset with too little room")
-    let start = base + used
-    bytes.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-    used += bytes.count
-    return UnsafeRawBufferPointer(start: start, count: bytes.count)
-  }
-}
-
 /// Decides one record by SPEC §3.3, first matching row wins.
 ///
 /// Holds a ``RecordScanner`` and scratch space, so it is a class; use one per thread. The
@@ -75,17 +5,17 @@ public final class IdScratch {
 public final class RecordDecider {
   public let policy: Policy
   public let index: UserLookup
-  private let scanner: RecordScanner
+  let scanner: RecordScanner
   private let countryFields: Range<Int>
   private let timeField: Int?
   /// The `--embedded-user-path` pointers (SPEC §13.1), after every other.
-  private let embeddedFields: Range<Int>
+  let embeddedFields: Range<Int>
   /// The embedded people's ids of the last ``examine(_:ids:)``, in document order: valid
   /// until the `IdScratch` it was given is reset.
-  public private(set) var embeddedIds: [UnsafeRawBufferPointer] = []
+  public internal(set) var embeddedIds: [UnsafeRawBufferPointer] = []
   private let idScratch = IdScratch()
   /// One thread's scratch (a decider is never shared): exclusivity check off.
-  @exclusivity(unchecked) private var textScratch: [UInt8] = []
+  @exclusivity(unchecked) var textScratch: [UInt8] = []
 
   /// A decider over a table loaded from side files.
   public convenience init(policy: Policy, index: ConsentIndex) {
@@ -131,15 +61,6 @@ public final class RecordDecider {
 
     init(early: Verdict) { self.early = early }
     init() {}
-  }
-
-  /// What an embedded path found that no lookup can clear (SPEC §13.1).
-  public enum EmbeddedFault: Sendable {
-    case none
-    /// A value that is not an id: `third_party_data`.
-    case unidentified
-    /// A key on an embedded path occurs twice: `duplicate_key`.
-    case duplicate
   }
 
   /// Decides a record: the line without its terminator (and without a BOM), not blank.
@@ -205,49 +126,6 @@ public final class RecordDecider {
     return examined
   }
 
-  /// Collects the embedded people of a record whose author was read (SPEC §13.1): their
-  /// canonical ids into ``embeddedIds``, leaving out the author's own.
-  private func examineEmbedded(
-    _ examined: inout Examined, _ base: UnsafeRawPointer, ids: IdScratch
-  ) {
-    embeddedIds.removeAll(keepingCapacity: true)
-    for k in embeddedFields where scanner.field(k).duplicate {
-      examined.embeddedFault = .duplicate
-      return
-    }
-    func add(_ value: FieldValue) {
-      switch value.kind {
-      case .absent, .null: return
-      case .other:
-        examined.embeddedFault = .unidentified
-        return
-      case .integer, .string: break
-      }
-      var id = UnsafeRawBufferPointer(start: base + value.start, count: value.end - value.start)
-      if value.kind == .string && value.escaped {
-        textScratch.removeAll(keepingCapacity: true)
-        guard JSONString.unescape(id, into: &textScratch) else {
-          examined.embeddedFault = .unidentified
-          return
-        }
-        id = ids.append(textScratch)
-      }
-      if id.isEmpty {
-        examined.embeddedFault = .unidentified
-        return
-      }
-      if id.count == examined.id.count
-        && bytesEqual(id.baseAddress!, examined.id.baseAddress!, count: id.count)
-      {
-        return
-      }
-      embeddedIds.append(id)
-    }
-    for k in embeddedFields { add(scanner.field(k)) }
-    for match in scanner.matches { add(match.value) }
-    examined.embeddedCount = embeddedIds.count
-  }
-
   /// The second half of ``decide(_:)``: rows 6–13 for an examined record and its user's
   /// facts, its embedded people looked up one by one in ``embeddedIds`` (so straight after
   /// the ``examine(_:ids:)`` that filled them).
@@ -274,22 +152,7 @@ public final class RecordDecider {
     }
     // Embedded people are consulted only for a record that would otherwise be kept.
     guard !embeddedFields.isEmpty, verdict.disposition == .keep else { return verdict }
-    let thirdParty = Verdict(
-      reason: .thirdPartyData, jurisdiction: verdict.jurisdiction,
-      disposition: policy.thirdParty == .drop ? .drop : .quarantine)
-    switch examined.embeddedFault {
-    case .duplicate: return Verdict(reason: .duplicateKey, jurisdiction: verdict.jurisdiction)
-    case .unidentified: return thirdParty
-    case .none: break
-    }
-    for k in 0..<examined.embeddedCount {
-      let person = embedded(k)
-      let judged = RecordDecider.decide(
-        policy: policy, facts: person, recordSignals: SignalSet(),
-        grantedAt: { index.decidedAt(person) }, timeRows: false, recordTime: { .missing })
-      if judged.disposition != .keep { return thirdParty }
-    }
-    return verdict
+    return judgeEmbedded(examined, author: verdict, embedded: embedded)
   }
 
   /// A record's time, as rows 10–11 see it.
