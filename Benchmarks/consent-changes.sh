@@ -46,26 +46,31 @@ printf 'filter --lineage   %6.2f s against %6.2f s without: throughput %.3f\n' "
 printf 'audit              %6.2f s against filter --compression none %6.2f s: throughput %.3f\n' "$(m audit)" "$(m ref_none)" "$(ratio "$(m ref_none)" "$(m audit)")"
 printf 'purge (level 6)    %6.2f s against filter level 6 %6.2f s: throughput %.3f\n' "$(m purge)" "$(m ref_6)" "$(ratio "$(m ref_6)" "$(m purge)")"
 
-# affected: 1,000 kept files' lineage of 100,000 users each (about 100 M records' worth),
-# made directly, with a report that lists them; 10,000 queried ids.
-if [[ ! -e "$work/lineage-corpus/report.json" ]]; then
-  python3 - "$work/lineage-corpus" <<'PY'
-import gzip, hashlib, json, os, random, sys
+# affected: 1,000 kept files of 100,000 distinct users each (100 M kept records), filtered
+# with --lineage so the lineage files are the ones filter writes; 10,000 queried ids.
+if [[ ! -e "$work/lineage-corpus.v2" ]]; then
+  rm -rf "$work/lineage-corpus" "$work/lineage-in"
+  python3 - "$work/lineage-in" <<'PY'
+import os, random, sys
 root = sys.argv[1]
-os.makedirs(f"{root}/lineage", exist_ok=True)
+os.makedirs(root, exist_ok=True)
 rng = random.Random(5)
-outputs = []
 for f in range(1000):
-    # Distinct and sorted, as lineage files are.
-    ids = sorted({str(1_000_000_000 + rng.randrange(40_000_000)).encode() for _ in range(100_000)})
-    body = b"".join(b'{"user_id":"' + i + b'","records":1}\n' for i in ids)
-    data = gzip.compress(body, 1)
-    name = f"part-{f:04d}.jsonl.gz"
-    open(f"{root}/lineage/{name}", "wb").write(data)
-    outputs.append({"path": f"lineage/{name}", "kind": "lineage", "sha256": hashlib.sha256(data).hexdigest(), "records": len(ids), "bytes": len(data)})
-json.dump({"outputs": outputs, "policy": {}}, open(f"{root}/report.json", "w"))
-open(f"{root}/users", "w").write("".join(f"{1_000_000_000 + rng.randrange(40_000_000)}\n" for _ in range(10_000)))
+    ids = {1_000_000_000 + rng.randrange(40_000_000) for _ in range(100_000)}
+    while len(ids) < 100_000:
+        ids.add(1_000_000_000 + rng.randrange(40_000_000))
+    with open(f"{root}/part-{f:04d}.jsonl", "w") as out:
+        out.write("".join(f'{{"user_id":"{i}"}}\n' for i in ids))
+with open(f"{root}/users", "w") as out:
+    out.write("".join(f"{1_000_000_000 + rng.randrange(40_000_000)}\n" for _ in range(10_000)))
 PY
+  ls "$work"/lineage-in/part-*.jsonl > "$work/lineage-in/list"
+  "$bin" filter --quiet --lineage --unknown-jurisdiction allow --cutoff 2025-06-01T00:00:00Z \
+    --inputs-from "$work/lineage-in/list" --out "$work/lineage-corpus"
+  mv "$work/lineage-in/users" "$work/lineage-corpus.users"
+  rm -rf "$work/lineage-in"
+  touch "$work/lineage-corpus.v2"
 fi
-read -r s rss <<< "$(measure "$bin" affected --corpus "$work/lineage-corpus" --users "$work/lineage-corpus/users" --json)"
-printf 'affected           %6.2f s for 10,000 ids over 1,000 lineage files, peak RSS %d MB\n' "$s" $((rss / 1024))
+lineage_mb=$(du -sm "$work/lineage-corpus/lineage" | cut -f1)
+read -r s rss <<< "$(measure "$bin" affected --corpus "$work/lineage-corpus" --users "$work/lineage-corpus.users" --json)"
+printf 'affected           %6.2f s for 10,000 ids over 1,000 lineage files (%d MB), peak RSS %d MB\n' "$s" "$lineage_mb" $((rss / 1024))

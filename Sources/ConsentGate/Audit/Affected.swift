@@ -42,7 +42,7 @@ public struct AffectedQuery {
   public static func run(corpus directory: String, users: Set<[UInt8]>) throws(AffectedFailure)
     -> AffectedQuery
   {
-    let lineageFiles = try lineageOutputs(corpus: directory)
+    let (folder, lineageFiles) = try lineageOutputs(corpus: directory)
     let sorted = users.sorted { $0.lexicographicallyPrecedes($1) }
     let results = ScanResults(count: lineageFiles.count)
     // One thread per core, each taking the next file: a fixed number of decoders in memory
@@ -51,10 +51,16 @@ public struct AffectedQuery {
     let done = DispatchSemaphore(value: 0)
     for _ in 0..<threads {
       let thread = Thread {
+        let indexed = IndexedLineage()
         while let k = results.next() {
-          let (path, _) = lineageFiles[k]
+          let (path, name, sha) = lineageFiles[k]
           do throws(AffectedFailure) {
-            results.store(k, .success(try scan("\(directory)/\(path)", for: sorted)))
+            results.store(
+              k,
+              .success(
+                try scan(
+                  folder, name, path: "\(directory)/\(path)", sha256: sha, for: sorted,
+                  indexed: indexed)))
           } catch {
             results.store(k, .failure(error))
           }
@@ -66,7 +72,7 @@ public struct AffectedQuery {
     for _ in 0..<threads { done.wait() }
     var query = AffectedQuery()
     var held = Set<Int>()
-    for (k, (_, name)) in lineageFiles.enumerated() {
+    for (k, (_, name, _)) in lineageFiles.enumerated() {
       let scanned = try results.take(k).get()
       held.formUnion(scanned.held)
       if !scanned.held.isEmpty {
@@ -79,8 +85,26 @@ public struct AffectedQuery {
     return query
   }
 
-  /// One lineage file against the sorted query: the positions of the queried users it holds
-  /// and their records.
+  /// One lineage file, checked against its report's SHA-256, against the sorted query: the
+  /// positions of the queried users it holds and their records. A gzip file as ``LineageFile``
+  /// writes it is read once and inflated only where its members' ranges hold queried ids;
+  /// any other is hashed, then read whole.
+  static func scan(
+    _ folder: OutputFolder, _ name: String, path: String, sha256: String, for sorted: [[UInt8]],
+    indexed: IndexedLineage
+  ) throws(AffectedFailure) -> (held: [Int], records: Int) {
+    let changed = AffectedFailure(
+      message: "\(path): missing or changed since the report was written")
+    guard let fd = folder.openRegularFile(name) else { throw changed }
+    defer { close(fd) }
+    if let result = try indexed.scan(fd, path: path, expectedSHA256: sha256, for: sorted) {
+      return result
+    }
+    guard let actual = folder.sizeAndSHA256(name), actual.sha256 == sha256 else { throw changed }
+    return try scan(path, for: sorted)
+  }
+
+  /// One lineage file read whole against the sorted query.
   static func scan(_ path: String, for sorted: [[UInt8]]) throws(AffectedFailure) -> (
     held: [Int], records: Int
   ) {
@@ -107,11 +131,11 @@ public struct AffectedQuery {
     return (held, records)
   }
 
-  /// The corpus report's lineage outputs (path, NAME), each checked on disk: the file's
-  /// SHA-256 must be the one the report states.
-  static func lineageOutputs(corpus directory: String) throws(AffectedFailure) -> [(
-    String, String
-  )] {
+  /// The corpus's lineage folder and the report's lineage outputs (path, NAME, SHA-256),
+  /// each a regular file there; their hashes are checked as they are read.
+  static func lineageOutputs(corpus directory: String) throws(AffectedFailure) -> (
+    OutputFolder, [(String, String, String)]
+  ) {
     let root: OutputFolder
     do {
       root = try OutputLayout.openExisting(directory)
@@ -122,25 +146,23 @@ public struct AffectedQuery {
     else {
       throw AffectedFailure(message: "\(directory)/report.json: missing or not a report")
     }
-    var found: [(String, String)] = []
+    var found: [(String, String, String)] = []
+    let folder = root.entryKind("lineage") == .directory ? try? root.subfolder("lineage") : nil
     for output in outputs {
       guard case .string(let path)? = output["path"], path.hasPrefix("lineage/"),
         case .string(let sha)? = output["sha256"]
       else { continue }
       let name = String(path.dropFirst("lineage/".count))
-      guard root.entryKind("lineage") == .directory,
-        let folder = try? root.subfolder("lineage"),
-        let actual = folder.sizeAndSHA256(name), actual.sha256 == sha
-      else {
+      guard folder != nil else {
         throw AffectedFailure(
           message: "\(directory)/\(path): missing or changed since the report was written")
       }
-      found.append((path, name))
+      found.append((path, name, sha))
     }
-    guard !found.isEmpty else {
+    guard let folder, !found.isEmpty else {
       throw AffectedFailure(message: "\(directory): no lineage (filter it with --lineage)")
     }
-    return found
+    return (folder, found)
   }
 
   /// Calls `body` with each line (without its LF) and its number.

@@ -1,12 +1,26 @@
 /// `lineage/NAME` (SPEC §11): one line per distinct user among `kept/NAME`'s records,
 /// `{"user_id":"…","records":N}`, sorted by the id's UTF-8 bytes, compressed as the kept
 /// file is. `affected` answers from these files without reading a kept record.
+///
+/// Gzip lineage is written as small members (about ``indexedChunkBytes`` of lines each),
+/// each with a gzip extra field (RFC 1952 FEXTRA) `CG` holding the member's size in bytes
+/// (u32, little-endian) and the canonical id of its first line. Any gzip reader reads the
+/// file as one stream; `affected` walks the headers, skipping every member whose id range
+/// holds no queried user, and inflates only the others (``IndexedLineage``).
 enum LineageFile {
+  /// Lines per gzip member, in bytes of text: small enough that a hit inflates little,
+  /// large enough that the member overhead stays a few percent.
+  static let indexedChunkBytes = 4096
+
   /// Writes the lines for `users` (canonical id bytes → kept records) to `file`, in frames
   /// of about 1 MiB for compressed output; an empty compressed file is one empty frame.
   static func write(_ users: [[UInt8]: Int], to file: OutputFile, policy: Policy)
     throws(OutputError)
   {
+    if policy.compression == .gzip {
+      try writeIndexed(users, to: file, writer: GzipMemberWriter(level: policy.level))
+      return
+    }
     let compressor = makeBlockCompressor(policy.compression, level: policy.level)
     var plain: [UInt8] = []
     var frame: [UInt8] = []
@@ -27,6 +41,66 @@ enum LineageFile {
     }
     if !plain.isEmpty || (compressor != nil && file.bytesWritten == 0) { try flush() }
     file.records = ids.count
+  }
+
+  /// Gzip lineage: members of about ``indexedChunkBytes`` of lines, each headed by its size
+  /// and first id (see the type's comment), written out about 1 MiB at a time.
+  static func writeIndexed(_ users: [[UInt8]: Int], to file: OutputFile, writer: GzipMemberWriter)
+    throws(OutputError)
+  {
+    let ids = users.keys.sorted { $0.lexicographicallyPrecedes($1) }
+    var plain: [UInt8] = []
+    var member: [UInt8] = []
+    var out: [UInt8] = []
+    var first: [UInt8]?
+    func emit() {
+      member.removeAll(keepingCapacity: true)
+      writer.compress(plain, appendingTo: &member)
+      appendIndexed(member, firstId: first, to: &out)
+      plain.removeAll(keepingCapacity: true)
+      first = nil
+    }
+    for id in ids {
+      if first == nil { first = id }
+      appendLine(id: id, records: users[id]!, to: &plain)
+      if plain.count >= indexedChunkBytes { emit() }
+      if out.count >= 1 << 20 {
+        try file.write(out)
+        out.removeAll(keepingCapacity: true)
+      }
+    }
+    // An empty file is one empty member, as for kept files.
+    if !plain.isEmpty || (out.isEmpty && file.bytesWritten == 0) { emit() }
+    try file.write(out)
+    file.records = ids.count
+  }
+
+  /// The subfield id of the index entry in a lineage member's extra field.
+  static let subfieldID: (UInt8, UInt8) = (UInt8(ascii: "C"), UInt8(ascii: "G"))
+
+  /// Appends `member` (a gzip member whose header sets no flag) with an extra field `CG`:
+  /// the member's new size (u32) and `firstId`. A member whose id does not fit an extra
+  /// field (or without a first line) is appended as it is: `affected` then inflates it.
+  static func appendIndexed(_ member: [UInt8], firstId: [UInt8]?, to out: inout [UInt8]) {
+    precondition(member.count >= 18 && member[3] == 0, "a gzip member without header flags")
+    guard let firstId, firstId.count <= 65_535 - 8 else {
+      out += member
+      return
+    }
+    let total = member.count + 2 + 8 + firstId.count
+    guard total <= Int(UInt32.max) else {
+      out += member
+      return
+    }
+    out += member[0..<3]
+    out.append(0x04)  // FEXTRA
+    out += member[4..<10]
+    withUnsafeBytes(of: UInt16(8 + firstId.count).littleEndian) { out += $0 }
+    out += [subfieldID.0, subfieldID.1]
+    withUnsafeBytes(of: UInt16(4 + firstId.count).littleEndian) { out += $0 }
+    withUnsafeBytes(of: UInt32(total).littleEndian) { out += $0 }
+    out += firstId
+    out += member[10...]
   }
 
   /// `{"user_id":"ID","records":N}` and LF: only `"`, `\` and U+0000–U+001F escaped (as
