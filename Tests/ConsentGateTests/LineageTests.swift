@@ -158,9 +158,10 @@ import Testing
       while at < raw.count {
         #expect(raw[at] == 0x1F && raw[at + 1] == 0x8B && raw[at + 3] == 0x04)
         #expect(raw[at + 12] == UInt8(ascii: "C") && raw[at + 13] == UInt8(ascii: "G"))
-        let length = Int(raw[at + 14]) | Int(raw[at + 15]) << 8
         let size = (0..<4).reduce(0) { $0 | Int(raw[at + 16 + $1]) << (8 * $1) }
-        firsts.append(String(decoding: raw[(at + 20)..<(at + 16 + length)], as: UTF8.self))
+        let idLength = Int(raw[at + 20]) | Int(raw[at + 21]) << 8
+        firsts.append(
+          String(decoding: raw[(at + 22)..<(at + 22 + idLength)], as: UTF8.self))
         at += size
       }
       #expect(at == raw.count)

@@ -36,33 +36,46 @@ final class IndexedLineage {
     buffer.deallocate()
   }
 
-  /// One member's place in the read buffer and its first id (nil: not indexed).
+  /// One member: its bytes, its first id (nil: not indexed) and its ids' fingerprints.
   private struct Member {
     var bytes: [UInt8]
     var first: [UInt8]?
+    var fingerprints: [UInt32] = []
   }
 
   /// The header of the member at `p` (`available` bytes there): its size and first id, or
   /// nil when it is not an indexed member (or too few bytes are there to tell).
   private static func header(_ p: UnsafeRawPointer, _ available: Int) -> (
-    size: Int, first: [UInt8]
+    size: Int, first: [UInt8], fingerprints: [UInt32]
   )? {
-    guard available >= 22, p.load(as: UInt8.self) == 0x1F,
+    guard available >= 24, p.load(as: UInt8.self) == 0x1F,
       p.load(fromByteOffset: 1, as: UInt8.self) == 0x8B,
       p.load(fromByteOffset: 2, as: UInt8.self) == 8,
       p.load(fromByteOffset: 3, as: UInt8.self) == 0x04
     else { return nil }
     let xlen = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 10, as: UInt16.self)))
-    guard xlen >= 8, available >= 12 + xlen,
+    guard xlen >= 10, available >= 12 + xlen,
       p.load(fromByteOffset: 12, as: UInt8.self) == LineageFile.subfieldID.0,
       p.load(fromByteOffset: 13, as: UInt8.self) == LineageFile.subfieldID.1
     else { return nil }
-    let length = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 14, as: UInt16.self)))
-    guard length + 4 == xlen else { return nil }
+    let payload = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 14, as: UInt16.self)))
+    guard payload + 4 == xlen else { return nil }
     let size = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
-    guard size >= 12 + xlen + 8 else { return nil }
-    let first = [UInt8](UnsafeRawBufferPointer(start: p + 20, count: length - 4))
-    return (size, first)
+    let idLength = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 20, as: UInt16.self)))
+    let prints = payload - 6 - idLength
+    guard size >= 12 + xlen + 8, prints >= 0, prints % 3 == 0 else { return nil }
+    let first = [UInt8](UnsafeRawBufferPointer(start: p + 22, count: idLength))
+    var fingerprints: [UInt32] = []
+    fingerprints.reserveCapacity(prints / 3)
+    var at = 22 + idLength
+    for _ in 0..<(prints / 3) {
+      fingerprints.append(
+        UInt32(p.load(fromByteOffset: at, as: UInt8.self))
+          | UInt32(p.load(fromByteOffset: at + 1, as: UInt8.self)) << 8
+          | UInt32(p.load(fromByteOffset: at + 2, as: UInt8.self)) << 16)
+      at += 3
+    }
+    return (size, first, fingerprints)
   }
 
   /// The merge of one file against the sorted query, or nil when the file is not indexed.
@@ -107,6 +120,7 @@ final class IndexedLineage {
     var held: [Int] = []
     var records = 0
     var next = 0
+    let prints = sorted.map(LineageFile.fingerprint)
     var previousId: [UInt8]?
     var pending: Member?
     var indexed = true
@@ -117,8 +131,18 @@ final class IndexedLineage {
     func settle(_ member: Member, upper: [UInt8]?) throws(AffectedFailure) {
       if let first = member.first {
         while next < sorted.count && sorted[next].lexicographicallyPrecedes(first) { next += 1 }
-        guard next < sorted.count else { return }
-        if let upper, !sorted[next].lexicographicallyPrecedes(upper) { return }
+        // A queried id in the member's range whose fingerprint it holds: inflate; else the
+        // member holds none of them.
+        var k = next
+        var found = false
+        while k < sorted.count && (upper.map { sorted[k].lexicographicallyPrecedes($0) } ?? true) {
+          if IndexedLineage.contains(member.fingerprints, prints[k]) {
+            found = true
+            break
+          }
+          k += 1
+        }
+        guard found else { return }
       }
       try inflate(member.bytes, path: path) { line throws(AffectedFailure) in
         guard let (id, count) = AffectedQuery.parseLine(line) else {
@@ -144,9 +168,9 @@ final class IndexedLineage {
       let p = UnsafeRawPointer(buffer.baseAddress! + start)
       var member: Member
       var size: Int
-      if let (s, first) = IndexedLineage.header(p, available) {
+      if let (s, first, fingerprints) = IndexedLineage.header(p, available) {
         size = s
-        member = Member(bytes: [], first: first)
+        member = Member(bytes: [], first: first, fingerprints: fingerprints)
       } else {
         // Not an indexed member: only allowed after the first, and then inflated whole.
         if isFirst { indexed = false }
@@ -176,6 +200,17 @@ final class IndexedLineage {
       throw AffectedFailure(message: "\(path): missing or changed since the report was written")
     }
     return (held, records)
+  }
+
+  /// Whether the ascending `fingerprints` hold `f`.
+  private static func contains(_ fingerprints: [UInt32], _ f: UInt32) -> Bool {
+    var low = 0
+    var high = fingerprints.count
+    while low < high {
+      let mid = (low + high) / 2
+      if fingerprints[mid] < f { low = mid + 1 } else { high = mid }
+    }
+    return low < fingerprints.count && fingerprints[low] == f
   }
 
   /// The size of a member without the index field: only the last member of a file can be

@@ -4,9 +4,12 @@
 ///
 /// Gzip lineage is written as small members (about ``indexedChunkBytes`` of lines each),
 /// each with a gzip extra field (RFC 1952 FEXTRA) `CG` holding the member's size in bytes
-/// (u32, little-endian) and the canonical id of its first line. Any gzip reader reads the
-/// file as one stream; `affected` walks the headers, skipping every member whose id range
-/// holds no queried user, and inflates only the others (``IndexedLineage``).
+/// (u32, little-endian), the length (u16) and bytes of its first line's canonical id, and a
+/// 24-bit fingerprint of each of its ids (``fingerprint(_:)``, 3 bytes little-endian,
+/// ascending). Any gzip reader reads the file as one stream; `affected` walks the headers
+/// and inflates only the members whose id range holds a queried user whose fingerprint is
+/// there (``IndexedLineage``): the ranges alone would not do, since 10,000 ids spread over
+/// a file's whole id space fall into nearly every member's range.
 enum LineageFile {
   /// Lines per gzip member, in bytes of text: small enough that a hit inflates little,
   /// large enough that the member overhead stays a few percent.
@@ -53,15 +56,19 @@ enum LineageFile {
     var member: [UInt8] = []
     var out: [UInt8] = []
     var first: [UInt8]?
+    var prints: [UInt32] = []
     func emit() {
       member.removeAll(keepingCapacity: true)
       writer.compress(plain, appendingTo: &member)
-      appendIndexed(member, firstId: first, to: &out)
+      prints.sort()
+      appendIndexed(member, firstId: first, fingerprints: prints, to: &out)
       plain.removeAll(keepingCapacity: true)
+      prints.removeAll(keepingCapacity: true)
       first = nil
     }
     for id in ids {
       if first == nil { first = id }
+      prints.append(fingerprint(id))
       appendLine(id: id, records: users[id]!, to: &plain)
       if plain.count >= indexedChunkBytes { emit() }
       if out.count >= 1 << 20 {
@@ -78,16 +85,28 @@ enum LineageFile {
   /// The subfield id of the index entry in a lineage member's extra field.
   static let subfieldID: (UInt8, UInt8) = (UInt8(ascii: "C"), UInt8(ascii: "G"))
 
+  /// A user id's 24-bit fingerprint in a member's index: the top bits of the hash the
+  /// consent tables use, the same on every platform.
+  @inline(__always)
+  static func fingerprint<C: Collection>(_ id: C) -> UInt32 where C.Element == UInt8 {
+    let h = Array(id).withUnsafeBytes { ConsentIndex.hash($0) }
+    return UInt32(truncatingIfNeeded: h >> 40)
+  }
+
   /// Appends `member` (a gzip member whose header sets no flag) with an extra field `CG`:
-  /// the member's new size (u32) and `firstId`. A member whose id does not fit an extra
-  /// field (or without a first line) is appended as it is: `affected` then inflates it.
-  static func appendIndexed(_ member: [UInt8], firstId: [UInt8]?, to out: inout [UInt8]) {
+  /// its new size (u32), `firstId` (u16 length and bytes) and the sorted `fingerprints`
+  /// (3 bytes each). A member whose index does not fit an extra field (or without a first
+  /// line) is appended as it is: `affected` then inflates it.
+  static func appendIndexed(
+    _ member: [UInt8], firstId: [UInt8]?, fingerprints: [UInt32], to out: inout [UInt8]
+  ) {
     precondition(member.count >= 18 && member[3] == 0, "a gzip member without header flags")
-    guard let firstId, firstId.count <= 65_535 - 8 else {
+    let payload = 4 + 2 + (firstId?.count ?? 0) + 3 * fingerprints.count
+    guard let firstId, payload + 4 <= 65_535 else {
       out += member
       return
     }
-    let total = member.count + 2 + 8 + firstId.count
+    let total = member.count + 2 + 4 + payload
     guard total <= Int(UInt32.max) else {
       out += member
       return
@@ -95,11 +114,18 @@ enum LineageFile {
     out += member[0..<3]
     out.append(0x04)  // FEXTRA
     out += member[4..<10]
-    withUnsafeBytes(of: UInt16(8 + firstId.count).littleEndian) { out += $0 }
+    withUnsafeBytes(of: UInt16(4 + payload).littleEndian) { out += $0 }
     out += [subfieldID.0, subfieldID.1]
-    withUnsafeBytes(of: UInt16(4 + firstId.count).littleEndian) { out += $0 }
+    withUnsafeBytes(of: UInt16(payload).littleEndian) { out += $0 }
     withUnsafeBytes(of: UInt32(total).littleEndian) { out += $0 }
+    withUnsafeBytes(of: UInt16(firstId.count).littleEndian) { out += $0 }
     out += firstId
+    for f in fingerprints {
+      out += [
+        UInt8(truncatingIfNeeded: f), UInt8(truncatingIfNeeded: f >> 8),
+        UInt8(truncatingIfNeeded: f >> 16),
+      ]
+    }
     out += member[10...]
   }
 
