@@ -26,7 +26,7 @@ public enum UserLookup: Sendable {
   }
 
   /// The entry of one id, or nil: one probe, for callers that look up one record at a time
-  /// (`audit`, `explain`); a batch of one through ``find(batch:into:)`` cost `audit` 30%.
+  /// (`audit`, `explain`), without the batch machinery of ``find(batch:into:)``.
   public func find(_ id: UnsafeRawBufferPointer) -> Int? {
     switch self {
     case .loaded(let index): return index.find(id)
