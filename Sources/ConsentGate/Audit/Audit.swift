@@ -104,7 +104,9 @@ public struct Audit {
     return (json, results.allSatisfy { $0.stillLawful == $0.records })
   }
 
-  /// Calls `body` with each record of a kept file and its line number.
+  /// Calls `body` with each record of a kept file and its line number. The file is read,
+  /// inflated and framed on a thread of its own, a few blocks ahead, while this thread
+  /// decides: the two halves take about as long as each other.
   static func forEachRecord(
     in path: String, policy: Policy,
     _ body: (Int, UnsafeRawBufferPointer) throws(CorpusFailure) -> Void
@@ -116,12 +118,26 @@ public struct Audit {
     } catch {
       throw CorpusFailure(message: "\(path): cannot be read (\(error))")
     }
+    let queue = BlockQueue(capacity: 4)
+    nonisolated(unsafe) let reading = framer
+    let reader = Thread {
+      while true {
+        let next: Result<RecordBlock?, InputError>
+        do throws(InputError) { next = .success(try reading.next()) } catch {
+          next = .failure(error)
+        }
+        guard queue.push(next) else { return }
+        if case .success(nil) = next { return }
+        if case .failure = next { return }
+      }
+    }
+    reader.start()
+    defer { queue.stop() }
     while true {
       let next: RecordBlock?
-      do throws(InputError) {
-        next = try framer.next()
-      } catch {
-        throw CorpusFailure(message: "\(path): cannot be read (\(error))")
+      switch queue.pop() {
+      case .success(let block): next = block
+      case .failure(let error): throw CorpusFailure(message: "\(path): cannot be read (\(error))")
       }
       guard let block = next else { return }
       do {
@@ -196,5 +212,43 @@ public struct Audit {
         ])
       ),
     ])
+  }
+}
+
+/// The blocks of one kept file between its reading thread and the deciding one: at most
+/// `capacity` waiting. `@unchecked Sendable`: every access holds `condition`.
+private final class BlockQueue: @unchecked Sendable {
+  private let condition = NSCondition()
+  private var items: [Result<RecordBlock?, InputError>] = []
+  private var stopped = false
+  private let capacity: Int
+
+  init(capacity: Int) { self.capacity = capacity }
+
+  /// Waits for room; false when the consumer has stopped (the reader then ends).
+  func push(_ item: Result<RecordBlock?, InputError>) -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    while items.count >= capacity && !stopped { condition.wait() }
+    if stopped { return false }
+    items.append(item)
+    condition.broadcast()
+    return true
+  }
+
+  func pop() -> Result<RecordBlock?, InputError> {
+    condition.lock()
+    defer { condition.unlock() }
+    while items.isEmpty { condition.wait() }
+    condition.broadcast()
+    return items.removeFirst()
+  }
+
+  /// The consumer is done (or failed): the reader stops at its next push.
+  func stop() {
+    condition.lock()
+    stopped = true
+    condition.broadcast()
+    condition.unlock()
   }
 }
