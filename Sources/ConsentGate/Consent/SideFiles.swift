@@ -1,5 +1,6 @@
-// Over 300 lines for now: CSV loading, JSONL loading and explain tracing. Issue 23 splits it
-// into those three files; it is left whole until then so the code moves only once.
+// Over 300 lines on purpose: the loader's types and the rules every row goes through
+// (apply, the ledger and children checks) stay together; the two formats are in
+// SideFilesCSV.swift and SideFilesJSONL.swift.
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -74,13 +75,13 @@ public struct SideFileLoader {
   public static let maxReportedErrors = 10
 
   public let policy: Policy
-  private let rules: ConsentRules
-  private let purpose: [UInt8]
+  let rules: ConsentRules
+  let purpose: [UInt8]
   public private(set) var index = ConsentIndex()
   public private(set) var consentFiles: [SideFileSummary] = []
   public private(set) var jurisdictionFiles: [SideFileSummary] = []
   public private(set) var errors: [SideFileError] = []
-  private var fileNumber = 0
+  var fileNumber = 0
 
   /// When set, rows go to these on-disk runs instead of the in-memory index (``IndexBuilder``).
   var runs: IndexRuns?
@@ -96,7 +97,7 @@ public struct SideFileLoader {
     purpose = Array(policy.purpose.utf8)
   }
 
-  private enum Kind { case ledger, tags }
+  enum Kind { case ledger, tags }
 
   /// Loads every file; throws with the first errors if any is fatal.
   public mutating func load(consent: [String], jurisdictions: [String]) throws(SideFileFailure) {
@@ -110,13 +111,13 @@ public struct SideFileLoader {
     index.compact()
   }
 
-  private var full: Bool { errors.count >= SideFileLoader.maxReportedErrors }
+  var full: Bool { errors.count >= SideFileLoader.maxReportedErrors }
 
-  private mutating func fail(_ file: String, _ line: Int?, _ message: String) {
+  mutating func fail(_ file: String, _ line: Int?, _ message: String) {
     if !full { errors.append(SideFileError(file: file, line: line, message: message)) }
   }
 
-  private mutating func load(_ path: String, _ kind: Kind) {
+  mutating func load(_ path: String, _ kind: Kind) {
     let name = path
     fileNumber += 1
     let reader: DecodingReader
@@ -165,7 +166,7 @@ public struct SideFileLoader {
     }
   }
 
-  private func describe(_ error: InputError) -> String {
+  func describe(_ error: InputError) -> String {
     switch error {
     case .unreadable(_, let detail): detail
     case .truncated: "truncated gzip data"
@@ -177,7 +178,7 @@ public struct SideFileLoader {
 
   /// A row's values, borrowed from the reader's buffer for the time of one ``apply``; nil
   /// where a column or key is missing.
-  private struct Row {
+  struct Row {
     var line = 0
     var userId = UnsafeRawBufferPointer(start: nil, count: 0)
     var purpose: UnsafeRawBufferPointer?
@@ -195,7 +196,7 @@ public struct SideFileLoader {
     var signal = CountrySignal.none
   }
 
-  private static func equal(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
+  static func equal(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
     a.count == b.count
       && (a.count == 0
         || b.withUnsafeBytes { memcmp($0.baseAddress!, a.baseAddress!, a.count) == 0 })
@@ -212,7 +213,7 @@ public struct SideFileLoader {
     case tag(CountrySignal, country: UnsafeRawBufferPointer?)
   }
 
-  private mutating func apply(_ row: Row, _ kind: Kind, _ file: String, _ users: inout Int) {
+  mutating func apply(_ row: Row, _ kind: Kind, _ file: String, _ users: inout Int) {
     var effect = Effect.mention
     var state: ConsentState?
     switch kind {
@@ -277,7 +278,7 @@ public struct SideFileLoader {
   }
 
   /// Fills status, times and notice from text fields, noting the first problem.
-  private func judgeLedgerTexts(_ row: inout Row) {
+  func judgeLedgerTexts(_ row: inout Row) {
     if let s = row.status, ConsentStatus(s) == nil {
       row.problem = row.problem ?? "unknown status (expected granted, withdrawn or objected)"
     }
@@ -295,7 +296,7 @@ public struct SideFileLoader {
   /// The children columns of a granted row under `--children check` (SPEC §13.2), given as
   /// text (nil: column absent). A value that is not a date, or a date after the row's
   /// `recorded_at`, makes the row bad.
-  private func judgeChildTexts(
+  func judgeChildTexts(
     _ row: inout Row, birthDate: UnsafeRawBufferPointer?, parental: UnsafeRawBufferPointer?
   ) {
     var birthDay: Int?
@@ -322,298 +323,8 @@ public struct SideFileLoader {
   }
 
   /// Whether the children columns of `row` are read: a granted row under `--children check`.
-  private func readsChildColumns(_ row: Row) -> Bool {
+  func readsChildColumns(_ row: Row) -> Bool {
     policy.children == .check && row.status.flatMap(ConsentStatus.init) == .granted
   }
 
-  // MARK: CSV
-
-  private mutating func loadCSV(
-    _ file: String, _ reader: DecodingReader, _ kind: Kind, _ rows: inout Int,
-    _ users: inout Int
-  ) {
-    let csv = CSVRowReader(reader: reader)
-    do {
-      guard try csv.next() else {
-        fail(file, nil, "empty file: a header row is required")
-        return
-      }
-      var columns: [String: Int] = [:]
-      var duplicated: Set<String> = []
-      for (k, r) in csv.fields.enumerated() {
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: csv.row[r]), as: UTF8.self)
-        if columns[name] != nil { duplicated.insert(name) } else { columns[name] = k }
-      }
-      let required =
-        kind == .ledger ? ["user_id", "purpose", "status", "recorded_at"] : ["user_id", "country"]
-      var optional = kind == .ledger ? ["notice_version", "expires_at"] : []
-      if kind == .ledger && policy.children == .check {
-        optional += ["birth_date", "parental_consent"]
-      }
-      for name in required where columns[name] == nil {
-        fail(file, csv.line, "missing required column \"\(name)\"")
-        return
-      }
-      for name in required + optional where duplicated.contains(name) {
-        fail(file, csv.line, "column \"\(name)\" appears more than once")
-        return
-      }
-      let width = csv.fields.count
-      // Column positions resolved once; -1 where an optional column is absent.
-      let userCol = columns["user_id"]!
-      let purposeCol = columns["purpose"] ?? -1
-      let statusCol = columns["status"] ?? -1
-      let recordedCol = columns["recorded_at"] ?? -1
-      let noticeCol = columns["notice_version"] ?? -1
-      let expiresCol = columns["expires_at"] ?? -1
-      let countryCol = columns["country"] ?? -1
-      let birthCol = policy.children == .check ? columns["birth_date"] ?? -1 : -1
-      let parentalCol = policy.children == .check ? columns["parental_consent"] ?? -1 : -1
-      while !full, try csv.next() {
-        rows += 1
-        guard csv.fields.count == width else {
-          fail(file, csv.line, "wrong column count: \(csv.fields.count), header has \(width)")
-          continue
-        }
-        let bytes = csv.row
-        func field(_ k: Int) -> UnsafeRawBufferPointer? {
-          k < 0 ? nil : UnsafeRawBufferPointer(rebasing: bytes[csv.fields[k]])
-        }
-        // The next row's slot is fetched while this one is handled: loading is otherwise one
-        // memory miss per row.
-        if runs == nil, let next = csv.peekField(userCol) { index.prefetch(next) }
-        var row = Row()
-        row.line = csv.line
-        row.userId = field(userCol)!
-        guard !row.userId.isEmpty else {
-          fail(file, csv.line, "empty user_id")
-          continue
-        }
-        switch kind {
-        case .ledger:
-          row.purpose = field(purposeCol)
-          row.status = field(statusCol)
-          row.recordedAtText = field(recordedCol)
-          row.noticeVersion = field(noticeCol)
-          row.expiresAtText = field(expiresCol)
-          judgeLedgerTexts(&row)
-          if readsChildColumns(row) {
-            judgeChildTexts(&row, birthDate: field(birthCol), parental: field(parentalCol))
-          }
-        case .tags:
-          let country = field(countryCol)!
-          row.country = country
-          row.signal = policy.protection.classify(country)
-        }
-        apply(row, kind, file, &users)
-      }
-    } catch {
-      switch error {
-      case .malformed(let line, let detail): fail(file, line, "malformed CSV: \(detail)")
-      case .input(let error): fail(file, nil, "cannot read: \(describe(error))")
-      }
-    }
-  }
-
-  // MARK: JSONL
-
-  /// Whether two top-level keys are equal after unescaping (any key, not only the columns
-  /// read: parsers disagree on which duplicate wins).
-  private func hasDuplicateKey(
-    _ keys: [(start: Int, end: Int, escaped: Bool)], _ line: UnsafeRawBufferPointer
-  ) -> Bool {
-    guard keys.count > 1 else { return false }
-    var seen: Set<[UInt8]> = []
-    for key in keys {
-      var text: [UInt8] = []
-      let raw = UnsafeRawBufferPointer(rebasing: line[key.start..<key.end])
-      if key.escaped {
-        JSONString.unescape(raw, into: &text)
-      } else {
-        text = Array(raw)
-      }
-      if !seen.insert(text).inserted { return true }
-    }
-    return false
-  }
-
-  private mutating func loadJSONL(
-    _ file: String, _ reader: DecodingReader, _ kind: Kind, _ rows: inout Int,
-    _ users: inout Int
-  ) throws(InputError) {
-    var keys =
-      kind == .ledger
-      ? ["/user_id", "/purpose", "/status", "/recorded_at", "/notice_version", "/expires_at"]
-      : ["/user_id", "/country"]
-    if kind == .ledger && policy.children == .check {
-      keys += ["/birth_date", "/parental_consent"]
-    }
-    let scanner = RecordScanner(pointers: keys.map { try! JSONPointer($0) })
-    scanner.collectsTopLevelKeys = true
-    let framer = BlockFramer(reader: reader, maxRecordBytes: 16 << 20)
-    // Unescaped copies of escaped values, for one row at a time: never longer, together, than
-    // the line they come from.
-    var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
-    defer { scratch.deallocate() }
-    var unescaped: [UInt8] = []
-    while !full, let block = try framer.next() {
-      if block.oversized != nil {
-        if block.oversized!.isBlank { continue }
-        fail(file, block.firstLine, "line is longer than 16 MiB")
-        continue
-      }
-      var lineNumber = block.firstLine
-      block.buffer.withUnsafeBytes { bytes in
-        var start = 0
-        while start < bytes.count && !full {
-          var end = start
-          while end < bytes.count && bytes[end] != 0x0A { end += 1 }
-          defer {
-            start = end + 1
-            lineNumber += 1
-          }
-          var contentEnd = end
-          if contentEnd > start && bytes[contentEnd - 1] == 0x0D && end < bytes.count {
-            contentEnd -= 1
-          }
-          let content = UnsafeRawBufferPointer(rebasing: bytes[start..<contentEnd])
-          if content.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-          rows += 1
-          guard UTF8Validation.isValid(content) && scanner.scan(content) else {
-            fail(file, lineNumber, "not a valid JSON object")
-            continue
-          }
-          if scratch.count < content.count {
-            scratch.deallocate()
-            scratch = UnsafeMutableRawBufferPointer.allocate(
-              byteCount: content.count, alignment: 8)
-          }
-          var used = 0
-          func text(_ f: FieldValue) -> UnsafeRawBufferPointer {
-            let source = UnsafeRawBufferPointer(rebasing: content[f.start..<f.end])
-            if !f.escaped { return source }
-            unescaped.removeAll(keepingCapacity: true)
-            _ = JSONString.unescape(source, into: &unescaped)
-            let copy = UnsafeMutableRawBufferPointer(
-              rebasing: scratch[used..<(used + unescaped.count)])
-            copy.copyBytes(from: unescaped)
-            used += unescaped.count
-            return UnsafeRawBufferPointer(copy)
-          }
-          var row = Row()
-          row.line = lineNumber
-          let id = scanner.field(0)
-          if id.duplicate {
-            fail(file, lineNumber, "duplicate key \"user_id\"")
-            continue
-          }
-          switch id.kind {
-          case .string, .integer: row.userId = text(id)
-          case .absent, .null:
-            fail(file, lineNumber, "missing user_id")
-            continue
-          default:
-            fail(file, lineNumber, "user_id is neither a string nor an integer")
-            continue
-          }
-          if row.userId.isEmpty {
-            fail(file, lineNumber, "empty user_id")
-            continue
-          }
-          for k in 1..<keys.count where scanner.field(k).duplicate {
-            row.problem = "duplicate key \"\(keys[k].dropFirst())\""
-          }
-          if row.problem == nil && hasDuplicateKey(scanner.topLevelKeys, content) {
-            row.problem = "duplicate key"
-          }
-          switch kind {
-          case .ledger:
-            // purpose and status must be strings.
-            func string(_ k: Int, _ name: String) -> UnsafeRawBufferPointer? {
-              let field = scanner.field(k)
-              if field.kind == .string { return text(field) }
-              row.problem =
-                row.problem
-                ?? (field.kind == .absent ? "missing \(name)" : "\(name) is not a string")
-              return nil
-            }
-            row.purpose = string(1, "purpose")
-            row.status = string(2, "status")
-            let recorded = scanner.field(3)
-            switch recorded.kind {
-            case .string, .integer: row.recordedAtText = text(recorded)
-            case .absent: row.problem = row.problem ?? "missing recorded_at"
-            default: row.problem = row.problem ?? "recorded_at is not a valid time"
-            }
-            let notice = scanner.field(4)
-            switch notice.kind {
-            case .string, .integer: row.noticeVersion = text(notice)
-            case .absent, .null: break
-            default: row.problem = row.problem ?? "notice_version is not a string"
-            }
-            let expires = scanner.field(5)
-            switch expires.kind {
-            case .string, .integer: row.expiresAtText = text(expires)
-            case .absent, .null: break
-            default: row.problem = row.problem ?? "expires_at is not a valid time"
-            }
-            // A string time must be RFC 3339 or digits; an integer is Unix seconds.
-            judgeLedgerTexts(&row)
-            if readsChildColumns(row) {
-              // JSONL also allows a JSON boolean or null for parental_consent, null for an
-              // unknown birth date; any other type is a bad row.
-              let birth = scanner.field(6)
-              let parental = scanner.field(7)
-              var birthText: UnsafeRawBufferPointer?
-              var parentalText: UnsafeRawBufferPointer?
-              var typeProblem: String?
-              switch birth.kind {
-              case .absent, .null: break
-              case .string: birthText = text(birth)
-              default: typeProblem = "birth_date is not a date (YYYY-MM-DD)"
-              }
-              switch parental.kind {
-              case .absent, .null: break
-              case .string: parentalText = text(parental)
-              case .other where content[parental.start] == UInt8(ascii: "t"):
-                parentalText = UnsafeRawBufferPointer(
-                  rebasing: content[parental.start..<(parental.start + 4)])
-              case .other where content[parental.start] == UInt8(ascii: "f"):
-                parentalText = UnsafeRawBufferPointer(
-                  rebasing: content[parental.start..<(parental.start + 5)])
-              default: typeProblem = typeProblem ?? "parental_consent is not true or false"
-              }
-              if let typeProblem {
-                row.problem = row.problem ?? typeProblem
-              } else {
-                judgeChildTexts(&row, birthDate: birthText, parental: parentalText)
-              }
-            }
-          case .tags:
-            let country = scanner.field(1)
-            switch country.kind {
-            case .absent:
-              fail(file, lineNumber, "missing country")
-              continue
-            case .null: row.signal = .none
-            case .string:
-              // A country with a lone surrogate escape is no code at all.
-              var clean = true
-              if country.escaped {
-                var sink: [UInt8] = []
-                clean = JSONString.unescape(
-                  UnsafeRawBufferPointer(rebasing: content[country.start..<country.end]),
-                  into: &sink)
-              }
-              let value = text(country)
-              row.country = value
-              row.signal = clean ? policy.protection.classify(value) : .invalid
-            default: row.signal = .invalid
-            }
-          }
-          apply(row, kind, file, &users)
-        }
-      }
-    }
-  }
 }
